@@ -1,0 +1,12 @@
+"""minicnn: a small define-by-run CNN library written to be read.
+
+NumPy on the CPU, CuPy on an NVIDIA GPU; every op has its forward and backward
+side by side and is gradient-checked. Start with ``minicnn/tensor.py``.
+"""
+from . import backend, functions, nn, optim
+from .gradcheck import gradcheck
+from .serialization import load, save
+from .tensor import Function, Tensor, no_grad
+
+__version__ = "0.1.0"
+__all__ = ["Tensor", "Function", "no_grad", "nn", "optim", "functions", "backend", "save", "load", "gradcheck"]

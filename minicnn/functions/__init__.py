@@ -1,0 +1,1 @@
+"""Differentiable operations, one Function per op (see each module)."""

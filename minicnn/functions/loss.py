@@ -1,0 +1,132 @@
+"""Softmax, cross-entropy and accuracy.
+
+The cross-entropy is computed from log-softmax with the max subtracted, so it
+never overflows: log_softmax(z)_j = z_j - m - log(sum_k exp(z_k - m)), m = max_k z_k.
+Its gradient with respect to the logits is the familiar (softmax - one_hot) / N.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+from ..backend import get_array_module
+from ..tensor import Function, Tensor
+
+
+def _array(x: Any) -> Any:
+    """The array inside a Tensor, or x itself."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _log_softmax(z: Any) -> Any:
+    xp = get_array_module(z)
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """z: (N, K) -> log p: (N, K), along axis 1."""
+
+    def forward(self, z):
+        if z.ndim != 2:
+            raise ValueError(f"log_softmax expects logits of shape (N, classes), got shape {z.shape}")
+        xp = get_array_module(z)
+        self.log_p = _log_softmax(z)
+        self.p = xp.exp(self.log_p)
+        return self.log_p
+
+    def backward(self, g):
+        return g - self.p * g.sum(axis=1, keepdims=True)
+
+
+def _check_labels(labels: Any, n: int, classes: int, xp: Any) -> Any:
+    labels = _array(labels)
+    labels = xp.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: labels must be integers, got dtype {labels.dtype}")
+    if labels.shape != (n,):
+        raise ValueError(f"cross_entropy: labels of shape {labels.shape}, expected ({n},) to match the logits")
+    if n and (int(labels.min()) < 0 or int(labels.max()) >= classes):
+        raise ValueError(
+            f"cross_entropy: labels must lie in [0, {classes - 1}] for {classes} classes, "
+            f"got values from {int(labels.min())} to {int(labels.max())}"
+        )
+    return labels
+
+
+class CrossEntropy(Function):
+    """Softmax cross-entropy. logits: (N, K), labels: (N,) ints -> loss: () (mean over the batch).
+
+    With ``class_weights`` (K,), the mean is weighted as PyTorch does:
+    sum_i w[y_i] * nll_i / sum_i w[y_i]. ``reduction`` is "mean", "sum" or "none" ((N,)).
+    """
+
+    def __init__(self, labels: Any, class_weights: Any = None, reduction: str = "mean") -> None:
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.labels, self.class_weights, self.reduction = labels, class_weights, reduction
+
+    def forward(self, z):
+        xp = get_array_module(z)
+        if z.ndim != 2:
+            raise ValueError(f"cross_entropy expects logits of shape (N, classes), got shape {z.shape}")
+        n, k = z.shape
+        y = _check_labels(self.labels, n, k, xp)
+        log_p = _log_softmax(z)
+        rows = xp.arange(n)
+        nll = -log_p[rows, y]
+        weights = xp.ones(n, dtype=z.dtype)
+        if self.class_weights is not None:
+            cw = xp.asarray(_array(self.class_weights), dtype=z.dtype)
+            if cw.shape != (k,):
+                raise ValueError(f"cross_entropy: class_weights of shape {cw.shape}, expected ({k},)")
+            weights = cw[y]
+        if self.reduction == "mean":
+            scale = 1.0 / weights.sum()
+        else:
+            scale = z.dtype.type(1.0)
+        self.y, self.rows, self.weights, self.scale = y, rows, weights, scale
+        self.p = xp.exp(log_p)
+        if self.reduction == "none":
+            return (nll * weights).astype(z.dtype, copy=False)
+        return xp.asarray((nll * weights).sum() * scale, dtype=z.dtype)
+
+    def backward(self, g):
+        grad = self.p.copy()
+        grad[self.rows, self.y] -= 1
+        w = self.weights * self.scale
+        if self.reduction == "none":
+            return grad * (g * w)[:, None]
+        return grad * (w * g)[:, None]
+
+
+def log_softmax(logits: Any) -> Tensor:
+    """Log of the softmax along axis 1."""
+    return LogSoftmax().apply_to(logits)
+
+
+def cross_entropy(logits: Any, labels: Any, class_weights: Any = None, reduction: str = "mean") -> Tensor:
+    """Numerically stable softmax cross-entropy of (N, K) logits against (N,) integer labels."""
+    return CrossEntropy(labels, class_weights, reduction).apply_to(logits)
+
+
+def softmax(logits: Any) -> Any:
+    """Softmax probabilities along axis 1 (an array; not differentiable, for prediction)."""
+    z = _array(logits)
+    xp = get_array_module(z)
+    return xp.exp(_log_softmax(z))
+
+
+def accuracy(logits: Any, labels: Any) -> float:
+    """Fraction of rows whose arg-max equals the label."""
+    z = _array(logits)
+    xp = get_array_module(z)
+    y = xp.asarray(_array(labels))
+    if z.shape[0] != y.shape[0]:
+        raise ValueError(f"accuracy: {z.shape[0]} predictions but {y.shape[0]} labels")
+    if z.shape[0] == 0:
+        return float("nan")
+    return float((z.argmax(axis=1) == y).mean())
+
+
+__all__ = ["log_softmax", "cross_entropy", "softmax", "accuracy", "CrossEntropy", "LogSoftmax"]

@@ -1,0 +1,344 @@
+"""The autodiff core: :class:`Tensor`, :class:`Function` and reverse-mode ``backward``.
+
+minicnn is *define-by-run*: every operation on Tensors runs at once and, when a
+gradient is wanted, records the :class:`Function` that produced its result. The
+recorded functions form a graph from the inputs to the loss; ``loss.backward()``
+walks it in reverse topological order and calls each function's ``backward``
+once, after every gradient flowing into its output has been summed. That order
+is what makes a tensor used twice (``y = x * x``) receive the sum of both
+contributions.
+
+A Function sees only raw arrays (NumPy or CuPy), never Tensors: ``forward`` maps
+input arrays to one output array and may save what ``backward`` needs on
+``self``; ``backward`` maps the output's gradient to one gradient per input
+(``None`` for inputs that need none).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from . import backend
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Context manager that records no graph (for evaluation and parameter updates)."""
+    global _grad_enabled
+    previous = _grad_enabled
+    _grad_enabled = False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations currently record the graph."""
+    return _grad_enabled
+
+
+def _as_array(data: Any, dtype: Any = None):
+    """Turn ``data`` into an array of the right module.
+
+    Arrays (NumPy or CuPy) keep their dtype. Python numbers and lists become
+    float32, the library's default, so that no float64 appears silently.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    xp = backend.get_array_module(data)
+    if dtype is not None:
+        return xp.asarray(data, dtype=dtype)
+    if hasattr(data, "dtype"):
+        return xp.asarray(data)
+    return np.asarray(data, dtype=np.float32)
+
+
+class Tensor:
+    """An array with an optional gradient and a link to the Function that made it.
+
+    Args:
+        data: array-like (NumPy or CuPy array, list, scalar). Python numbers and
+            lists become float32; arrays keep their dtype.
+        requires_grad: whether ``backward`` should fill ``.grad`` for this tensor.
+    """
+
+    __array_priority__ = 100  # so that ndarray * Tensor calls Tensor.__rmul__
+
+    def __init__(self, data: Any, requires_grad: bool = False) -> None:
+        self.data = _as_array(data)
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._ctx: Function | None = None  # the Function that produced this tensor
+
+    # ----------------------------------------------------------------- basics
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({self.data!r}{grad})"
+
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (copied from the GPU if needed)."""
+        return backend.to_numpy(self.data)
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python number."""
+        return self.data.item()
+
+    def detach(self) -> "Tensor":
+        """A tensor sharing the data but cut from the graph."""
+        return Tensor(self.data)
+
+    def to(self, device: str) -> "Tensor":
+        """A copy on ``device`` ("cpu" or "gpu"), cut from the graph; self if already there."""
+        if backend.normalize_device(device) == self.device:
+            return self
+        return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
+
+    def astype(self, dtype: Any) -> "Tensor":
+        """Convert the dtype (differentiable)."""
+        from .functions import arith
+
+        return arith.astype(self, dtype)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # --------------------------------------------------------------- backward
+    def backward(self, grad: Any = None) -> None:
+        """Back-propagate from this tensor, accumulating ``.grad`` on every leaf that requires it.
+
+        Args:
+            grad: the gradient of some scalar with respect to this tensor. May be
+                omitted only when the tensor holds one element (a loss); it then
+                defaults to 1.
+        """
+        xp = backend.get_array_module(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a scalar (one-element) tensor, "
+                    f"but this tensor has shape {self.shape}; pass grad= of that shape"
+                )
+            grad = xp.ones_like(self.data)
+        else:
+            grad = _as_array(grad, dtype=self.data.dtype)
+            if grad.shape != self.data.shape:
+                raise ValueError(f"backward(): grad has shape {grad.shape}, expected {self.shape}")
+
+        order = _topological_order(self)
+        grads: dict[int, Any] = {id(self): grad}
+        for tensor in reversed(order):
+            g = grads.pop(id(tensor), None)
+            if g is None:
+                continue
+            fn = tensor._ctx
+            if fn is None:  # a leaf
+                if tensor.requires_grad:
+                    tensor.grad = g if tensor.grad is None else tensor.grad + g
+                continue
+            input_grads = fn.backward(g)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            if len(input_grads) != len(fn.inputs):
+                raise RuntimeError(
+                    f"{type(fn).__name__}.backward returned {len(input_grads)} gradients "
+                    f"for {len(fn.inputs)} inputs"
+                )
+            for inp, ig in zip(fn.inputs, input_grads):
+                if ig is None or not inp.requires_grad:
+                    continue
+                if ig.shape != inp.data.shape:
+                    raise RuntimeError(
+                        f"{type(fn).__name__}.backward gave a gradient of shape {ig.shape} "
+                        f"for an input of shape {inp.shape}"
+                    )
+                key = id(inp)
+                grads[key] = ig if key not in grads else grads[key] + ig
+
+    # -------------------------------------------------------------- operators
+    def __add__(self, other: Any) -> "Tensor":
+        return _arith().add(self, other)
+
+    def __radd__(self, other: Any) -> "Tensor":
+        return _arith().add(other, self)
+
+    def __sub__(self, other: Any) -> "Tensor":
+        return _arith().sub(self, other)
+
+    def __rsub__(self, other: Any) -> "Tensor":
+        return _arith().sub(other, self)
+
+    def __mul__(self, other: Any) -> "Tensor":
+        return _arith().mul(self, other)
+
+    def __rmul__(self, other: Any) -> "Tensor":
+        return _arith().mul(other, self)
+
+    def __truediv__(self, other: Any) -> "Tensor":
+        return _arith().div(self, other)
+
+    def __rtruediv__(self, other: Any) -> "Tensor":
+        return _arith().div(other, self)
+
+    def __matmul__(self, other: Any) -> "Tensor":
+        return _arith().matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> "Tensor":
+        return _arith().matmul(other, self)
+
+    def __pow__(self, exponent: float) -> "Tensor":
+        return _arith().power(self, exponent)
+
+    def __neg__(self) -> "Tensor":
+        return _arith().neg(self)
+
+    def __getitem__(self, index: Any) -> "Tensor":
+        return _arith().getitem(self, index)
+
+    # --------------------------------------------------------------- methods
+    def reshape(self, *shape: Any) -> "Tensor":
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _arith().reshape(self, shape)
+
+    def transpose(self, *axes: int) -> "Tensor":
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _arith().transpose(self, axes or None)
+
+    @property
+    def T(self) -> "Tensor":
+        return self.transpose()
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return _arith().sum(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return _arith().mean(self, axis, keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return _arith().max(self, axis, keepdims)
+
+    def exp(self) -> "Tensor":
+        return _arith().exp(self)
+
+    def log(self) -> "Tensor":
+        return _arith().log(self)
+
+
+def _arith():
+    from .functions import arith  # late import: arith needs Function from this module
+
+    return arith
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Tensors reachable from ``root`` through recorded Functions, inputs before outputs.
+
+    Iterative depth-first search, so deep graphs do not hit Python's recursion limit.
+    """
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        tensor, expanded = stack.pop()
+        if expanded:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        if tensor._ctx is not None:
+            for inp in tensor._ctx.inputs:
+                if id(inp) not in visited:
+                    stack.append((inp, False))
+    return order
+
+
+class Function:
+    """One differentiable operation: ``forward`` and ``backward`` side by side.
+
+    Subclasses implement ``forward(self, *arrays) -> array`` and
+    ``backward(self, grad_output) -> grad or tuple of grads`` (one per Tensor
+    input, ``None`` where no gradient is needed). Non-tensor settings (stride,
+    axis, ...) are passed to the constructor. Use :meth:`apply` to run it::
+
+        y = ReLU.apply(x)            # x: Tensor
+        y = Conv2d(stride=2).apply_to(x, w, b)
+    """
+
+    inputs: tuple[Tensor, ...] = ()
+
+    def forward(self, *xs: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, grad_output: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def needs_grad(self, index: int) -> bool:
+        """Whether input ``index`` needs a gradient (lets backward skip work)."""
+        return self.inputs[index].requires_grad
+
+    @classmethod
+    def apply(cls, *inputs: Any, **settings: Any) -> Tensor:
+        """Construct the function with ``settings`` and run it on ``inputs``."""
+        return cls(**settings).apply_to(*inputs)
+
+    def apply_to(self, *inputs: Any) -> Tensor:
+        """Run this function instance on ``inputs`` (Tensors, arrays or scalars)."""
+        tensors = tuple(x if isinstance(x, Tensor) else Tensor(_as_constant(x, inputs)) for x in inputs)
+        self.inputs = tensors
+        out = Tensor(self.forward(*(t.data for t in tensors)))
+        if _grad_enabled and any(t.requires_grad for t in tensors):
+            out.requires_grad = True
+            out._ctx = self
+        else:
+            self.inputs = ()  # free references: nothing will call backward
+        return out
+
+
+def _as_constant(value: Any, inputs: Sequence[Any]):
+    """Convert a non-Tensor operand to an array matching the tensors' module and float dtype."""
+    ref = next((x for x in inputs if isinstance(x, Tensor)), None)
+    if ref is None:
+        return _as_array(value)
+    xp = backend.get_array_module(ref.data)
+    if isinstance(value, (int, float)) and ref.data.dtype.kind == "f":
+        return xp.asarray(value, dtype=ref.data.dtype)
+    arr = xp.asarray(value)
+    if arr.dtype.kind in "biu" and ref.data.dtype.kind == "f":
+        arr = arr.astype(ref.data.dtype)
+    return arr
+
+
+def as_tensor(x: Any) -> Tensor:
+    """Return ``x`` if it is a Tensor, else wrap it (no gradient)."""
+    return x if isinstance(x, Tensor) else Tensor(x)

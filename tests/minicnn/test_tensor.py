@@ -1,0 +1,148 @@
+"""The autodiff core: graph order, broadcasting, no_grad, errors, gradient checks of every Tensor op."""
+import numpy as np
+import pytest
+
+from minicnn import Tensor, no_grad
+from minicnn.gradcheck import assert_gradcheck, gradcheck
+
+rng = np.random.default_rng(0)
+
+
+def t64(*shape, positive=False):
+    a = rng.standard_normal(shape)
+    if positive:
+        a = np.abs(a) + 0.5
+    return Tensor(a, requires_grad=True)
+
+
+def test_tensor_used_twice_gets_summed_gradient():
+    x = Tensor(np.array([3.0]), requires_grad=True)
+    y = x * x + x  # dy/dx = 2x + 1
+    y.backward(np.ones(1))
+    assert x.grad.tolist() == [7.0]
+
+
+def test_diamond_graph_backward_visits_each_node_once():
+    x = Tensor(np.array(2.0), requires_grad=True)
+    a = x * 3
+    b = a * a  # uses a twice
+    c = a + b
+    c.backward()
+    # c = 3x + 9x^2 -> dc/dx = 3 + 18x = 39
+    assert float(x.grad) == pytest.approx(39.0)
+
+
+def test_backward_accumulates_across_calls_like_pytorch():
+    x = Tensor(np.array(1.0), requires_grad=True)
+    (x * 2).backward()
+    (x * 3).backward()
+    assert float(x.grad) == 5.0
+
+
+def test_backward_on_non_scalar_without_gradient_is_a_clear_error():
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"scalar.*shape \(2, 3\)"):
+        (x * 2).backward()
+
+
+def test_backward_with_wrong_gradient_shape():
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(ValueError, match="expected"):
+        (x * 2).backward(np.ones(3))
+
+
+def test_no_grad_records_nothing():
+    x = Tensor(np.ones(3), requires_grad=True)
+    with no_grad():
+        y = x * 2
+    assert not y.requires_grad and y._ctx is None
+
+
+def test_deep_graph_has_no_recursion_limit():
+    x = Tensor(np.array(1.0), requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y + 1.0
+    y.backward()
+    assert float(x.grad) == 1.0
+
+
+@pytest.mark.parametrize(
+    "name,fn,shapes",
+    [
+        ("add-broadcast", lambda a, b: a + b, [(3, 4), (4,)]),
+        ("add-keepdim-broadcast", lambda a, b: a + b, [(3, 1), (1, 4)]),
+        ("sub", lambda a, b: a - b, [(2, 3), (2, 1)]),
+        ("mul", lambda a, b: a * b, [(2, 3, 4), (3, 1)]),
+        ("rsub-scalar", lambda a: 2.0 - a, [(3,)]),
+        ("neg", lambda a: -a, [(3, 2)]),
+        ("matmul", lambda a, b: a @ b, [(3, 4), (4, 5)]),
+        ("batched-matmul", lambda a, b: a @ b, [(2, 3, 4), (4, 5)]),
+        ("getitem-slice", lambda a: a[1:, ::2], [(4, 5)]),
+        ("getitem-repeated-index", lambda a: a[[0, 0, 2]], [(3, 2)]),
+        ("reshape", lambda a: a.reshape(6, 2), [(3, 4)]),
+        ("transpose", lambda a: a.transpose(2, 0, 1), [(2, 3, 4)]),
+        ("T", lambda a: a.T, [(2, 3)]),
+        ("sum-all", lambda a: a.sum(), [(2, 3)]),
+        ("sum-axis", lambda a: a.sum(axis=(0, 2)), [(2, 3, 4)]),
+        ("sum-keepdims", lambda a: a.sum(axis=1, keepdims=True), [(2, 3)]),
+        ("mean", lambda a: a.mean(axis=0), [(4, 3)]),
+        ("max", lambda a: a.max(axis=1), [(4, 5)]),
+        ("exp", lambda a: a.exp(), [(3, 3)]),
+    ],
+)
+def test_gradcheck_tensor_ops(name, fn, shapes):
+    inputs = [t64(*s) for s in shapes]
+    assert_gradcheck(fn, inputs, tol=1e-6, name=name)
+
+
+@pytest.mark.parametrize(
+    "name,fn",
+    [("div", lambda a, b: a / b), ("log", lambda a, b: a.log() * b), ("pow", lambda a, b: a ** 1.5 + b ** 2)],
+)
+def test_gradcheck_positive_domain_ops(name, fn):
+    inputs = [t64(3, 4, positive=True), t64(3, 4, positive=True)]
+    assert_gradcheck(fn, inputs, tol=1e-6, name=name)
+
+
+def test_gradcheck_catches_a_wrong_backward():
+    from minicnn.tensor import Function
+
+    class WrongSquare(Function):
+        def forward(self, x):
+            self.x = x
+            return x * x
+
+        def backward(self, g):
+            return g * self.x  # should be 2 * x
+
+    x = t64(4)
+    with pytest.raises(AssertionError, match="gradient check failed"):
+        assert_gradcheck(lambda a: WrongSquare().apply_to(a), [x])
+
+
+def test_gradcheck_warns_on_float32():
+    x = Tensor(np.ones(3, np.float32), requires_grad=True)
+    with pytest.warns(RuntimeWarning, match="float64"):
+        gradcheck(lambda a: a * a, [x])
+
+
+def test_python_numbers_become_float32_and_arrays_keep_dtype():
+    assert Tensor([1, 2]).dtype == np.float32
+    assert Tensor(3.0).dtype == np.float32
+    assert Tensor(np.zeros(2, np.float64)).dtype == np.float64
+    x = Tensor(np.ones(3, np.float32))
+    for y in (x * 2.5, 1.0 - x, x / 3, x ** 2, (x + 1).exp(), x.mean(), x.sum()):
+        assert y.dtype == np.float32
+
+
+def test_to_cpu_is_identity_and_gpu_without_cupy_names_the_fix():
+    from minicnn import backend
+
+    x = Tensor(np.ones(2))
+    assert x.to("cpu") is x
+    if not backend.cupy_available():
+        with pytest.raises(RuntimeError, match=r"pip install \.\[gpu\]"):
+            x.to("gpu")
+    with pytest.raises(ValueError, match="unknown device"):
+        x.to("tpu")
