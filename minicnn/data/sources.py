@@ -1,0 +1,38 @@
+"""Pick the reader for a folder: IMDB-WIKI when it holds wiki.mat / imdb.mat, else UTKFace."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .dataset import FaceDataset
+from .imdb_wiki import ImdbWikiCleaning, read_imdb_wiki
+from .utkface import read_utkface
+
+FORMATS = ("auto", "utkface", "imdb-wiki")
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """``"imdb-wiki"`` for a .mat file or a folder holding wiki.mat / imdb.mat, else ``"utkface"``."""
+    path = Path(path)
+    if path.suffix == ".mat" or (path / "wiki.mat").is_file() or (path / "imdb.mat").is_file():
+        return "imdb-wiki"
+    return "utkface"
+
+
+def read_faces(
+    path: str | os.PathLike, format: str = "auto", cleaning: ImdbWikiCleaning = ImdbWikiCleaning()
+) -> FaceDataset:
+    """Read a UTKFace folder or an IMDB-WIKI .mat (+ images) into a :class:`FaceDataset`.
+
+    Args:
+        path: the folder (or the .mat file).
+        format: ``"auto"``, ``"utkface"`` or ``"imdb-wiki"``.
+        cleaning: IMDB-WIKI's cleaning rules (ignored for UTKFace).
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    if format == "auto":
+        format = detect_format(path)
+    if format == "imdb-wiki":
+        return read_imdb_wiki(path, cleaning=cleaning)
+    return read_utkface(path)
