@@ -10,12 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..functions import activation as F_act
-from ..functions import conv as F_conv
-from ..functions import linear as F_lin
-from ..functions import loss as F_loss
-from ..functions import lrn as F_lrn
-from ..functions import pool as F_pool
+from .. import functions as F
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
@@ -46,7 +41,7 @@ class Conv2d(Module):
         self.bias = init.default_uniform_(Parameter(np.zeros(out_channels, dtype)), fan_in, rng) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return F_conv.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -64,7 +59,7 @@ class Linear(Module):
         self.bias = init.default_uniform_(Parameter(np.zeros(out_features, dtype)), in_features, rng) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return F_lin.linear(x, self.weight, self.bias)
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}"
@@ -79,7 +74,7 @@ class MaxPool2d(Module):
         self.kernel_size, self.stride, self.padding, self.ceil_mode = kernel_size, stride, padding, ceil_mode
 
     def forward(self, x: Tensor) -> Tensor:
-        return F_pool.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, ceil_mode={self.ceil_mode}"
@@ -95,7 +90,7 @@ class AvgPool2d(Module):
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
     def forward(self, x: Tensor) -> Tensor:
-        return F_pool.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -115,7 +110,7 @@ class Subsample2d(Module):
         self.bias = Parameter(np.zeros(channels, dtype))
 
     def forward(self, x: Tensor) -> Tensor:
-        return F_pool.subsample2d(x, self.weight, self.bias, self.kernel_size)
+        return F.subsample2d(x, self.weight, self.bias, self.kernel_size)
 
     def extra_repr(self) -> str:
         return f"{self.channels}, kernel_size={self.kernel_size}"
@@ -135,7 +130,7 @@ class LocalResponseNorm(Module):
         self.size, self.alpha, self.beta, self.k, self.alpha_over_size = size, alpha, beta, k, alpha_over_size
 
     def forward(self, x: Tensor) -> Tensor:
-        return F_lrn.local_response_norm(x, self.size, self.alpha, self.beta, self.k, self.alpha_over_size)
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k, self.alpha_over_size)
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, alpha_over_size={self.alpha_over_size}"
@@ -145,21 +140,21 @@ class ReLU(Module):
     """max(x, 0)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return F_act.relu(x)
+        return F.relu(x)
 
 
 class Sigmoid(Module):
     """1 / (1 + exp(-x))."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return F_act.sigmoid(x)
+        return F.sigmoid(x)
 
 
 class Tanh(Module):
     """tanh(x)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return F_act.tanh(x)
+        return F.tanh(x)
 
 
 class Dropout(Module):
@@ -173,7 +168,7 @@ class Dropout(Module):
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F_act.dropout(x, self.p, self.training, self.rng)
+        return F.dropout(x, self.p, self.training, self.rng)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -183,7 +178,7 @@ class Flatten(Module):
     """(N, ...) -> (N, -1)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return F_lin.flatten(x)
+        return F.flatten(x)
 
 
 class CrossEntropyLoss(Module):
@@ -194,4 +189,4 @@ class CrossEntropyLoss(Module):
         self.class_weights, self.reduction = weight, reduction
 
     def forward(self, logits: Tensor, labels: Any) -> Tensor:
-        return F_loss.cross_entropy(logits, labels, self.class_weights, self.reduction)
+        return F.cross_entropy(logits, labels, self.class_weights, self.reduction)

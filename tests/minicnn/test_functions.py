@@ -5,9 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minicnn import Tensor
-from minicnn.functions import activation as A
-from minicnn.functions import linear as L
-from minicnn.functions import loss as Lo
+from minicnn import functions as A
+from minicnn import functions as L
+from minicnn import functions as Lo
 from minicnn.gradcheck import assert_gradcheck
 
 torch = pytest.importorskip("torch")

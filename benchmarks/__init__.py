@@ -1,0 +1,1 @@
+"""Benchmarks: each compares minicnn or vj with its reference (PyTorch, OpenCV) in the same run."""

@@ -1,0 +1,175 @@
+"""Training throughput of the paper's networks: minicnn versus PyTorch, same machine, same run.
+
+For each network, both libraries run forward + backward + one SGD step
+(momentum 0.9, weight decay 5e-4) on the same random batch, with the same
+number of threads. Prints images/s for each, the ratio minicnn / PyTorch,
+the GFLOP/s achieved and the fraction of this machine's measured float32
+matrix-product rate.
+
+    python benchmarks/train_throughput.py                      # all three nets, batch 64, 2 threads
+    python benchmarks/train_throughput.py --nets multitask --steps 20
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--nets", default="multitask,gender,lenet", help="comma list of multitask, gender, lenet")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=10, help="timed steps per library and network")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--variant", default="authors-code", help="paper network variant (authors-code: the 141 MFLOP trunk)")
+    return p.parse_args(argv)
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None:  # thread counts must be fixed before NumPy / PyTorch load their BLAS
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(ARGS.threads)
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+import minicnn  # noqa: E402
+from minicnn import Tensor, optim  # noqa: E402
+from minicnn.functions.loss import cross_entropy  # noqa: E402
+from minicnn.models import GenderNet, LeNetAge, MultiTaskNet  # noqa: E402
+
+
+def build(name: str, variant: str):
+    """(minicnn model, number of outputs per task) for a network name."""
+    if name == "multitask":
+        return MultiTaskNet(variant=variant, dropout=0.0)
+    if name == "gender":
+        return GenderNet(variant=variant, dropout=0.0)
+    if name == "lenet":
+        return LeNetAge()
+    raise SystemExit(f"unknown network {name!r}: choose from multitask, gender, lenet")
+
+
+def forward_flops(torch_model, x) -> float:
+    """Multiply-adds x 2 of every Conv2d and Linear in one forward pass, per image."""
+    import torch
+
+    total = [0.0]
+
+    def hook(mod, inp, out):
+        if isinstance(mod, torch.nn.Conv2d):
+            kh, kw = mod.kernel_size
+            total[0] += 2.0 * out.numel() * mod.in_channels * kh * kw
+        elif isinstance(mod, torch.nn.Linear):
+            total[0] += 2.0 * out.numel() * mod.in_features
+
+    handles = [m.register_forward_hook(hook) for m in torch_model.modules()
+               if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    with torch.no_grad():
+        torch_model(x)
+    for h in handles:
+        h.remove()
+    return total[0] / x.shape[0]
+
+
+def matmul_rate(threads: int) -> float:
+    """Measured float32 GEMM rate of NumPy here, GFLOP/s (2048^3, best of 5)."""
+    n = 2048
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    b = a.T.copy()
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(5))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def losses(outputs, labels):
+    if isinstance(outputs, tuple):
+        return [cross_entropy(o, y) for o, y in zip(outputs, labels)]
+    return [cross_entropy(outputs, labels[0])]
+
+
+def minicnn_step(model, opt, x, labels):
+    opt.zero_grad()
+    ls = losses(model(Tensor(x)), labels)
+    total = ls[0]
+    for extra in ls[1:]:
+        total = total + extra
+    total.backward()
+    opt.step()
+    return total.item()
+
+
+def torch_step(model, opt, x, labels):
+    import torch.nn.functional as F
+
+    opt.zero_grad()
+    out = model(x)
+    outs = out if isinstance(out, tuple) else (out,)
+    total = sum(F.cross_entropy(o, y) for o, y in zip(outs, labels))
+    total.backward()
+    opt.step()
+    return total.item()
+
+
+def time_steps(step, warmup: int, steps: int) -> float:
+    for _ in range(warmup):
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - t) / steps
+
+
+def run(args: argparse.Namespace) -> None:
+    import torch
+
+    from benchmarks.torch_models import copy_weights, twin_of
+
+    torch.set_num_threads(args.threads)
+    try:
+        import numba
+
+        numba.set_num_threads(args.threads)
+    except Exception:
+        pass
+    gemm = matmul_rate(args.threads)
+    print(f"machine: {os.cpu_count()} cores, {args.threads} threads; NumPy {np.__version__}, PyTorch {torch.__version__}, "
+          f"minicnn {minicnn.__version__}; float32 matmul {gemm:.1f} GFLOP/s")
+    print(f"batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up; forward+backward+SGD step")
+    header = f"{'network':<10} {'minicnn img/s':>14} {'PyTorch img/s':>14} {'ratio':>7} {'GFLOP/s':>8} {'of GEMM':>8}"
+    print(header)
+    rng = np.random.default_rng(0)
+    for name in args.nets.split(","):
+        model = build(name, args.variant)
+        twin = twin_of(model)
+        copy_weights(model, twin)
+        x = rng.random((args.batch, 1, 128, 128), dtype=np.float32)
+        labels = [rng.integers(0, 2, args.batch), rng.integers(0, 4, args.batch)]
+        if name == "lenet":
+            labels = [labels[1]]
+        elif name == "gender":
+            labels = [labels[0]]
+        tx = torch.from_numpy(x)
+        tlabels = [torch.from_numpy(y) for y in labels]
+        opt = optim.SGD(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
+        topt = torch.optim.SGD(twin.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
+        t_mine = time_steps(lambda: minicnn_step(model, opt, x, labels), args.warmup, args.steps)
+        t_torch = time_steps(lambda: torch_step(twin, topt, tx, tlabels), args.warmup, args.steps)
+        flops = 3 * forward_flops(twin, tx[:2])  # a training step is about 3 forward passes
+        ips_m, ips_t = args.batch / t_mine, args.batch / t_torch
+        gflops = flops * ips_m / 1e9
+        print(f"{name:<10} {ips_m:>14.1f} {ips_t:>14.1f} {ips_m / ips_t:>6.2f}x {gflops:>8.1f} {gflops / gemm:>7.0%}")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    run(ARGS)

@@ -1,0 +1,96 @@
+"""Modules: parameters, names, modes, save/load, and the paper's networks equal their PyTorch twins."""
+import numpy as np
+import pytest
+
+import minicnn
+from minicnn import Tensor, nn
+from minicnn.models import GenderNet, LeNetAge, MultiTaskNet, paper_init
+
+torch = pytest.importorskip("torch")
+from benchmarks.torch_models import copy_weights, twin_of  # noqa: E402
+
+
+def test_parameters_are_found_and_named_like_pytorch():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["0.weight", "0.bias", "3.weight", "3.bias"]
+    assert model[0].weight.shape == (4, 1, 3, 3) and model[3].weight.shape == (2, 144)
+    assert model.num_parameters() == 4 * 9 + 4 + 144 * 2 + 2
+
+
+def test_train_eval_switches_dropout_everywhere():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Sequential(nn.Dropout(0.5)))
+    model.eval()
+    assert all(not m.training for m in model.modules())
+    x = Tensor(np.ones((2, 3), np.float32))
+    assert np.array_equal(model(x).data, model[0](x).data)
+    model.train()
+    assert all(m.training for m in model.modules())
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = MultiTaskNet(variant="authors-code")
+    path = minicnn.save(model, tmp_path / "m.npz")
+    other = MultiTaskNet(variant="authors-code")
+    minicnn.load(path, other)
+    for (n, a), (_, b) in zip(model.named_parameters(), other.named_parameters()):
+        assert np.array_equal(a.data, b.data), n
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_load_state_dict_reports_names_and_shapes(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 2))
+    with pytest.raises(KeyError, match="missing keys"):
+        model.load_state_dict({"0.weight": np.zeros((2, 3))})
+    with pytest.raises(ValueError, match=r"0.weight has shape \(3, 3\)"):
+        model.load_state_dict({"0.weight": np.zeros((3, 3)), "0.bias": np.zeros(2)})
+    with pytest.raises(FileNotFoundError):
+        minicnn.load(tmp_path / "nope.npz")
+
+
+def test_saved_file_needs_no_pickle(tmp_path):
+    path = minicnn.save(nn.Linear(2, 2), tmp_path / "l.npz")
+    with np.load(path, allow_pickle=False) as f:
+        assert set(f.files) == {"weight", "bias"}
+
+
+@pytest.mark.parametrize("variant", ["authors-code", "paper"])
+@pytest.mark.parametrize("net", ["multitask", "gender"])
+def test_paper_networks_equal_pytorch_twins(net, variant):
+    model = (MultiTaskNet if net == "multitask" else GenderNet)(variant=variant, dropout=0.0)
+    paper_init(model, rng=1)
+    twin = twin_of(model).double()
+    copy_weights(model, twin)
+    for p in model.parameters():
+        p.data = p.data.astype(np.float64)
+    x = np.random.default_rng(0).random((2, 1, 128, 128))
+    out = model(Tensor(x))
+    ref = twin(torch.from_numpy(x))
+    outs, refs = (out, ref) if isinstance(out, tuple) else ((out,), (ref,))
+    for o, r in zip(outs, refs):
+        np.testing.assert_allclose(o.data, r.detach().numpy(), rtol=1e-6, atol=1e-9)
+    # gradients of every parameter agree too
+    sum(o.sum() for o in outs).backward()
+    sum(r.sum() for r in refs).backward()
+    tparams = dict(twin.named_parameters())
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad, tparams[name].grad.numpy(), rtol=1e-5, atol=1e-8, err_msg=name)
+
+
+def test_lenet_shapes_and_twin():
+    model = LeNetAge()
+    twin = twin_of(model)
+    copy_weights(model, twin)
+    x = np.random.default_rng(0).random((2, 1, 128, 128), dtype=np.float32)
+    out = model(Tensor(x))
+    assert out.shape == (2, 4) and out.dtype == np.float32
+    np.testing.assert_allclose(out.data, twin(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_models_keep_float32():
+    model = MultiTaskNet(variant="paper")
+    x = Tensor(np.random.default_rng(0).random((2, 1, 128, 128), dtype=np.float32))
+    g, a = model(x)
+    assert g.dtype == a.dtype == np.float32
+    (g.sum() + a.sum()).backward()
+    assert all(p.grad.dtype == np.float32 for p in model.parameters())
