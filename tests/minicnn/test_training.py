@@ -34,7 +34,7 @@ def test_lenet_learns_digits_quickly():
     rng = np.random.default_rng(1)
     start = time.perf_counter()
     step = 0
-    for _epoch in range(15):
+    for _epoch in range(20):
         order = rng.permutation(len(ytr))
         for i in range(0, len(order), 32):
             idx = order[i:i + 32]
@@ -44,7 +44,7 @@ def test_lenet_learns_digits_quickly():
     _, train_acc = evaluate(model, [(xtr, ytr)])
     _, test_acc = evaluate(model, [(xte, yte)])
     print(f"digits: train {train_acc:.3f}, test {test_acc:.3f} in {elapsed:.1f}s")
-    assert train_acc > 0.99
+    assert train_acc == 1.0
     assert test_acc > 0.95
 
 
