@@ -5,8 +5,9 @@ side by side and is gradient-checked. Start with ``minicnn/tensor.py``.
 """
 from . import backend, functions, nn, optim
 from .gradcheck import gradcheck
+from .nn.init import manual_seed
 from .serialization import load, save
 from .tensor import Function, Tensor, no_grad
 
 __version__ = "0.1.0"
-__all__ = ["Tensor", "Function", "no_grad", "nn", "optim", "functions", "backend", "save", "load", "gradcheck"]
+__all__ = ["Tensor", "Function", "no_grad", "nn", "optim", "functions", "backend", "save", "load", "gradcheck", "manual_seed"]

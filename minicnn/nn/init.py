@@ -26,8 +26,20 @@ def _fill(param: Any, values: np.ndarray) -> Any:
     return param
 
 
+_global_rng = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the generator that layers use when no ``rng`` is given (like ``torch.manual_seed``)."""
+    global _global_rng
+    _global_rng = np.random.default_rng(seed)
+
+
 def _rng(rng: Any) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    """``rng`` if it is a Generator, a new one seeded with it if it is a seed, else the global one."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return _global_rng if rng is None else np.random.default_rng(rng)
 
 
 def constant_(param: Any, value: float) -> Any:

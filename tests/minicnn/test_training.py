@@ -4,6 +4,7 @@ import time
 import numpy as np
 import pytest
 
+import minicnn
 from minicnn import Tensor, nn, optim
 from minicnn.train import NonFiniteLossError, evaluate, train_step
 
@@ -29,16 +30,20 @@ def small_lenet():
 
 def test_lenet_learns_digits_quickly():
     (xtr, ytr), (xte, yte) = digits_split()
+    minicnn.manual_seed(0)
     model = small_lenet()
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    epochs, batch = 20, 32
+    schedule = optim.CosineDecay(opt, total_steps=epochs * -(-len(ytr) // batch))
     rng = np.random.default_rng(1)
     start = time.perf_counter()
     step = 0
-    for _epoch in range(20):
+    for _epoch in range(epochs):
         order = rng.permutation(len(ytr))
-        for i in range(0, len(order), 32):
-            idx = order[i:i + 32]
+        for i in range(0, len(order), batch):
+            idx = order[i:i + batch]
             train_step(model, opt, xtr[idx], ytr[idx], step)
+            schedule.step()
             step += 1
     elapsed = time.perf_counter() - start
     _, train_acc = evaluate(model, [(xtr, ytr)])
