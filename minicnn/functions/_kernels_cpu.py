@@ -1,0 +1,140 @@
+"""Numba kernels for the CPU hot loops of conv and max-pool (NumPy arrays only).
+
+Each kernel runs one image-channel plane per parallel task, so tasks never write
+the same memory and need no atomics. They read a *padded* copy of
+the input (zeros for conv, -inf for max-pool; see :func:`._im2col.pad_for_windows`),
+so the index formula of :mod:`._im2col` loses its offsets and bounds checks:
+output ``(oh, ow)`` with kernel offset ``(i, j)`` reads padded pixel
+``(oh*sh + i, ow*sw + j)``. Simple loops like these are what the compiler
+vectorises; a GPU twin computes the same arithmetic per thread.
+
+Each kernel is compiled twice, on first use for each dtype and cached on disk:
+``parallel`` (``prange`` spreads the planes over the threads) for real work and
+``serial`` for small inputs, where starting the thread pool costs more than
+the work (and under CPU contention far more). :func:`pick` chooses.
+"""
+from __future__ import annotations
+
+import types
+
+import numpy as np
+from numba import njit, prange
+
+# Below this many inner-loop steps a kernel runs on one thread.
+PARALLEL_MIN_WORK = 1 << 16
+
+
+def _compile_both(fn):
+    """Return (serial, parallel) compiled versions of a kernel written with ``prange``.
+
+    Numba names its on-disk cache after the function's qualified name, not its
+    compile options, so the serial one is compiled from a renamed copy.
+    """
+    serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__)
+    serial.__qualname__ = fn.__qualname__ + "_serial"
+    return njit(cache=True)(serial), njit(parallel=True, cache=True)(fn)
+
+
+def pick(kernels, work: int):
+    """The parallel kernel of a (serial, parallel) pair when ``work`` (loop steps) is large enough."""
+    return kernels[1] if work >= PARALLEL_MIN_WORK else kernels[0]
+
+
+def _im2col(padded, kh, kw, sh, sw, out_h, out_w, cols):
+    """Fill ``cols: (N, C*kh*kw, OH*OW)`` from the padded input ``padded: (N, C, Hp, Wp)``."""
+    n_img, n_ch = padded.shape[:2]
+    cols6 = cols.reshape((n_img, n_ch, kh, kw, out_h, out_w))
+    for task in prange(n_img * n_ch):
+        n = task // n_ch
+        c = task % n_ch
+        for i in range(kh):
+            for j in range(kw):
+                for oh in range(out_h):
+                    src = padded[n, c, oh * sh + i]
+                    dst = cols6[n, c, i, j, oh]
+                    if sw == 1:  # contiguous: the compiler vectorises this copy
+                        for ow in range(out_w):
+                            dst[ow] = src[ow + j]
+                    else:
+                        for ow in range(out_w):
+                            dst[ow] = src[ow * sw + j]
+
+
+def _col2im(cols, kh, kw, sh, sw, out_h, out_w, padded):
+    """Add ``cols: (N, C*kh*kw, OH*OW)`` onto the padded gradient ``padded: (N, C, Hp, Wp)`` (zeroed first)."""
+    n_img, n_ch = padded.shape[:2]
+    cols6 = cols.reshape((n_img, n_ch, kh, kw, out_h, out_w))
+    for task in prange(n_img * n_ch):
+        n = task // n_ch
+        c = task % n_ch
+        for i in range(kh):
+            for j in range(kw):
+                for oh in range(out_h):
+                    src = cols6[n, c, i, j, oh]
+                    dst = padded[n, c, oh * sh + i]
+                    if sw == 1:
+                        for ow in range(out_w):
+                            dst[ow + j] += src[ow]
+                    else:
+                        for ow in range(out_w):
+                            dst[ow * sw + j] += src[ow]
+
+
+def _max_pool_forward(padded, kh, kw, sh, sw, pad_top, pad_left, in_w, out_h, out_w, nan_aware, y, argmax):
+    """Max over each window of the -inf-padded input ``padded: (N, C, Hp, Wp)`` into ``y: (N, C, OH, OW)``.
+
+    ``argmax`` (same shape as ``y``, int32) receives the flat index ``h*W + w`` of
+    the maximum in the *unpadded* plane (as PyTorch's indices): the first maximum
+    in row-major window order. The search starts at the window's first pixel
+    inside the image, so padding never wins and an all -inf window sends its
+    gradient there, as PyTorch does. With ``nan_aware`` a NaN wins (the last NaN
+    of the window), as in PyTorch; that test slows the loop, so the caller sets
+    it only when the input holds a NaN.
+    """
+    n_img, n_ch = padded.shape[:2]
+    for task in prange(n_img * n_ch):
+        n = task // n_ch
+        c = task % n_ch
+        plane = padded[n, c]
+        for oh in range(out_h):
+            h0 = oh * sh
+            for ow in range(out_w):
+                w0 = ow * sw
+                best_k = (max(h0, pad_top) - h0) * kw + max(w0, pad_left) - w0  # offset i*kw + j
+                best = plane[h0 + best_k // kw, w0 + best_k % kw]
+                for i in range(kh):
+                    row = plane[h0 + i]
+                    for j in range(kw):
+                        value = row[w0 + j]
+                        if value > best:
+                            best = value
+                            best_k = i * kw + j
+                        elif nan_aware and value != value:  # value != value: NaN
+                            best = value
+                            best_k = i * kw + j
+                y[n, c, oh, ow] = best
+                argmax[n, c, oh, ow] = (h0 + best_k // kw - pad_top) * in_w + w0 + best_k % kw - pad_left
+
+
+def _max_pool_backward(gy, argmax, gx):
+    """Add each ``gy[n, c, oh, ow]`` to ``gx[n, c]`` at its plane's flat index ``argmax[n, c, oh, ow]``.
+
+    ``gx: (N, C, H, W)`` must start at zero. One task per plane: no write races.
+    """
+    n_img, n_ch, height, width = gx.shape
+    out_size = gy.shape[2] * gy.shape[3]
+    gy_planes = gy.reshape((n_img * n_ch, out_size))
+    arg_planes = argmax.reshape((n_img * n_ch, out_size))
+    gx_planes = gx.reshape((n_img * n_ch, height * width))
+    for task in prange(n_img * n_ch):
+        g_in = gx_planes[task]
+        g_out = gy_planes[task]
+        where = arg_planes[task]
+        for p in range(out_size):
+            g_in[where[p]] += g_out[p]
+
+
+im2col = _compile_both(_im2col)
+col2im = _compile_both(_col2im)
+max_pool_forward = _compile_both(_max_pool_forward)
+max_pool_backward = _compile_both(_max_pool_backward)
