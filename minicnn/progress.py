@@ -69,6 +69,7 @@ class Progress:
         self.start_time = time.perf_counter()
         self._last_draw = 0.0
         self._closed = False
+        self.postfix = ""
 
     def update(self, n: int = 1) -> None:
         """Advance by ``n`` steps and redraw when ``min_interval`` has passed."""
@@ -81,6 +82,14 @@ class Progress:
             self._last_draw = now
             self._draw(now)
 
+    def set_postfix(self, text: str) -> None:
+        """Show ``text`` after the bar (e.g. ``"loss 0.412 acc 0.83"``) from the next redraw on."""
+        self.postfix = text
+
+    def set_description(self, desc: str) -> None:
+        """Replace the label printed before the bar."""
+        self.desc = desc
+
     def render(self, now: float | None = None) -> str:
         """The current line, without the leading carriage return."""
         now = time.perf_counter() if now is None else now
@@ -88,6 +97,7 @@ class Progress:
         rate = self.done / elapsed
         rate_text = f"{rate:.1f} {self.unit}/s" if rate < 1e4 else f"{rate:.3g} {self.unit}/s"
         prefix = f"{self.desc}: " if self.desc else ""
+        suffix = f" {self.postfix}" if self.postfix else ""
         if self.total:
             fraction = min(self.done / self.total, 1.0)
             filled = int(fraction * self.width)
@@ -95,9 +105,9 @@ class Progress:
             eta = (self.total - self.done) / rate if rate > 0 else float("inf")
             return (
                 f"{prefix}{fraction * 100:3.0f}%|{bar}| {self.done}/{self.total} "
-                f"[{format_seconds(elapsed)}<{format_seconds(eta)}, {rate_text}]"
+                f"[{format_seconds(elapsed)}<{format_seconds(eta)}, {rate_text}]{suffix}"
             )
-        return f"{prefix}{self.done} [{format_seconds(elapsed)}, {rate_text}]"
+        return f"{prefix}{self.done} [{format_seconds(elapsed)}, {rate_text}]{suffix}"
 
     def _draw(self, now: float) -> None:
         self.stream.write("\r" + self.render(now))
@@ -127,11 +137,21 @@ class CallbackProgress:
         self.callback = callback
         self.total = total
         self.done = 0
+        self.postfix = ""
+        self.desc = ""
 
     def update(self, n: int = 1) -> None:
         """Advance by ``n`` steps and call the callback."""
         self.done += n
         self.callback(self.done, self.total if self.total is not None else -1)
+
+    def set_postfix(self, text: str) -> None:
+        """Kept for the :class:`Progress` interface; a callback receives counts only."""
+        self.postfix = text
+
+    def set_description(self, desc: str) -> None:
+        """Kept for the :class:`Progress` interface."""
+        self.desc = desc
 
     def close(self) -> None:
         """Nothing to release."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import types
 
-import numpy as np
 from numba import njit, prange
 
 # Below this many inner-loop steps a kernel runs on one thread.
