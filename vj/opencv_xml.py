@@ -16,8 +16,10 @@ Two layouts are read:
   ``width height``.
 
 Only ``stageType`` BOOST with ``featureType`` HAAR is supported; LBP and HOG cascades
-raise ``UnsupportedCascadeError``. Files are parsed with defusedxml (no entity
-expansion, no external references) and a malformed file raises
+raise ``UnsupportedCascadeError``. Files are parsed safely: any DOCTYPE or entity
+declaration is refused before it can expand (cascade files never need one; this is
+the "billion laughs" and external-entity guard of defusedxml, done with the standard
+library's expat hooks), and a malformed file raises
 ``CascadeFormatError`` naming the element that is wrong.
 
 Writing produces the current layout, which OpenCV 4 loads.
@@ -26,11 +28,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+import xml.etree.ElementTree as ET
+from xml.parsers import expat
 from xml.etree.ElementTree import Element
 
-import defusedxml.ElementTree as SafeET
 import numpy as np
-from defusedxml import DefusedXmlException
 
 from .cascade import FEATURE_SETS, Cascade, HaarFeature, Stage, WeakClassifier, rect_inside_window
 
@@ -46,11 +48,16 @@ class UnsupportedCascadeError(CascadeFormatError):
 # ----------------------------------------------------------------------------- reading
 
 
-def load_cascade(path: str | os.PathLike) -> Cascade:
+#: The frontal-face cascade trained by vj and shipped with it (see docs/results.md).
+DEFAULT_CASCADE = Path(__file__).resolve().parent / "data" / "frontalface_vj.xml"
+
+
+def load_cascade(path: str | os.PathLike | None = None) -> Cascade:
     """Read an OpenCV cascade XML file (current or old layout).
 
     Args:
-        path: the XML file.
+        path: the XML file; None loads vj's shipped frontal-face cascade
+            (``DEFAULT_CASCADE``).
 
     Returns:
         The cascade.
@@ -60,19 +67,46 @@ def load_cascade(path: str | os.PathLike) -> Cascade:
         CascadeFormatError: malformed XML or cascade (the message names the element).
         UnsupportedCascadeError: an LBP/HOG or non-BOOST cascade.
     """
-    path = Path(path)
+    path = DEFAULT_CASCADE if path is None else Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"cascade file not found: {path}")
     return parse_cascade(path.read_bytes(), source=str(path))
 
 
+class UnsafeXmlError(CascadeFormatError):
+    """The XML declares a DOCTYPE or entities, which a cascade file never needs."""
+
+
+def _refuse_declarations(*_args: object) -> None:
+    raise UnsafeXmlError("DOCTYPE and ENTITY declarations are not allowed in a cascade file")
+
+
+def safe_fromstring(data: bytes | str) -> Element:
+    """Parse XML with the standard library, refusing DOCTYPE, entity and external-entity declarations.
+
+    A first pass with a bare expat parser whose declaration hooks raise stops at the
+    first DOCTYPE, before any entity can be declared or expanded; only a document
+    without one reaches ElementTree.
+    """
+    scan = expat.ParserCreate()
+    scan.StartDoctypeDeclHandler = _refuse_declarations
+    scan.EntityDeclHandler = _refuse_declarations
+    scan.UnparsedEntityDeclHandler = _refuse_declarations
+    scan.ExternalEntityRefHandler = _refuse_declarations
+    try:
+        scan.Parse(data, True)
+    except expat.ExpatError as exc:
+        raise ET.ParseError(str(exc)) from exc
+    return ET.fromstring(data)
+
+
 def parse_cascade(data: bytes | str, source: str = "<string>") -> Cascade:
     """Parse cascade XML given as bytes or text; see ``load_cascade``."""
     try:
-        root = SafeET.fromstring(data)
-    except DefusedXmlException as exc:
-        raise CascadeFormatError(f"{source}: refused unsafe XML ({type(exc).__name__}: {exc})") from exc
-    except SafeET.ParseError as exc:
+        root = safe_fromstring(data)
+    except UnsafeXmlError as exc:
+        raise CascadeFormatError(f"{source}: refused unsafe XML ({exc})") from exc
+    except ET.ParseError as exc:
         raise CascadeFormatError(f"{source}: not well-formed XML ({exc})") from exc
     node = root
     if root.tag == "opencv_storage":
