@@ -2,7 +2,7 @@
 
 Top-level entry points::
 
-    cascade = vj.load_cascade("haarcascade_frontalface_default.xml")
+    cascade = vj.load_cascade("haarcascade_frontalface_default.xml")  # or vj.load_cascade(): vj's own
     boxes, scores = vj.detect_multi_scale(image, cascade, scale_factor=1.1, min_neighbors=3)
     vj.save_cascade(cascade, "copy.xml")
 

@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("detect", help="detect objects in images and videos",
                                    description="Detect objects with an OpenCV Haar cascade.")
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_VIDEO", help="image or video files")
-    parser.add_argument("--cascade", required=True, help="OpenCV cascade XML file")
+    parser.add_argument("--cascade", default=None,
+                        help="OpenCV cascade XML file (default: vj's shipped frontal-face cascade)")
     parser.add_argument("--scale-factor", type=float, default=1.1, help="pyramid scale step, > 1 (default 1.1)")
     parser.add_argument("--min-neighbors", type=int, default=3, help="raw windows a box needs, more than (default 3)")
     parser.add_argument("--min-size", type=int, default=None, help="smallest box side in pixels")

@@ -66,7 +66,7 @@ def test_errors_give_exit_codes(astronaut_file, tmp_path, capsys):
     assert main(["detect", str(astronaut_file), "--cascade", CASCADE, "--scale-factor", "0.9"]) == 2
     assert "cannot load cascade" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["detect", str(astronaut_file)])  # --cascade is required
+        main(["detect", "--cascade", CASCADE])  # at least one input is required
 
 
 def test_subcommands_are_registered_by_module():

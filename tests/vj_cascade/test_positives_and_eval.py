@@ -1,0 +1,107 @@
+"""Positive readers (skipping and counting bad files, refusing too-small samples),
+landmark framing, and the WebFaces matching rule, on files and boxes made here."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vj.cli import main
+from vj.eval import evaluate_detector, match_detections, match_matrix
+from vj.positives import (
+    LandmarkFraming,
+    fit_landmark_framing,
+    mirrored,
+    read_crop_folder,
+    read_webfaces_annotations,
+    read_webfaces_faces,
+)
+
+
+@pytest.fixture()
+def crop_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (20, 20), dtype=np.uint8)).save(tmp_path / f"face{i}.png")
+    Image.fromarray(rng.integers(0, 256, (30, 20, 3), dtype=np.uint8)).save(tmp_path / "odd.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not an image at all")
+    return tmp_path
+
+
+def test_crop_folder_skips_and_counts_bad_files(crop_folder):
+    windows, report = read_crop_folder(crop_folder, (12, 12))
+    assert windows.shape == (6, 12, 12) and windows.dtype == np.uint8
+    assert report.used == 6 and report.unreadable == ["broken.jpg"] and report.odd_sized == ["odd.png"]
+    assert "1 unreadable and 1 odd-sized" in report.summary()
+    assert mirrored(windows).shape == (12, 12, 12)
+    assert np.array_equal(mirrored(windows)[6], windows[0][:, ::-1])
+
+
+def test_window_larger_than_samples_is_a_clear_error(crop_folder, tmp_path):
+    with pytest.raises(ValueError, match=r"window 24x24 is larger than the samples .* \(20x20\)"):
+        read_crop_folder(crop_folder, (24, 24))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no readable images"):
+        read_crop_folder(empty, (12, 12))
+    with pytest.raises(FileNotFoundError):
+        read_crop_folder(tmp_path / "missing", (12, 12))
+
+
+def test_cli_train_reports_bad_input(crop_folder, tmp_path, capsys):
+    background = tmp_path / "bg"
+    background.mkdir()
+    Image.fromarray(np.full((50, 50), 90, np.uint8)).save(background / "flat.png")
+    args = ["train", "--pos", str(crop_folder), "--neg", str(background), "--out", str(tmp_path / "c.xml")]
+    assert main(args + ["--window", "24"]) == 2
+    assert "larger than the samples" in capsys.readouterr().err
+    assert main(args + ["--window", "12", "--stages", "2", "--num-neg", "20", "--min-positives", "2",
+                       "--max-mining-windows", "20000"]) == 0
+    printed = capsys.readouterr().out
+    assert "1 unreadable and 1 odd-sized files skipped" in printed
+    assert "stopped: no negatives left to mine before stage 1" in printed
+
+
+def test_landmark_framing_roundtrip_and_webfaces_reader(tmp_path):
+    framing = LandmarkFraming(2.5, 0.1, 0.3)
+    rng = np.random.default_rng(1)
+    left = rng.uniform(20, 60, (20, 2))
+    right = left + rng.uniform(15, 30, (20, 1)) * np.array([1.0, 0.1])
+    boxes = np.stack([framing.box(a, b) for a, b in zip(left, right)])
+    fitted = fit_landmark_framing(boxes, left, right)
+    assert (fitted.width_per_eye_distance, fitted.centre_along, fitted.centre_across) == pytest.approx((2.5, 0.1, 0.3))
+    Image.fromarray(rng.integers(0, 256, (120, 160), dtype=np.uint8)).save(tmp_path / "a.jpg")
+    ann = tmp_path / "gt.txt"
+    ann.write_text("a.jpg 50 50 80 50 65 65 65 78\na.jpg 100 40 104 40 102 44 102 46\nmissing.jpg 1 1 9 1 5 5 5 8\n")
+    assert read_webfaces_annotations(ann)["a.jpg"].shape == (2, 4, 2)
+    windows, report = read_webfaces_faces(ann, (24, 24), image_dir=tmp_path)
+    assert windows.shape == (1, 24, 24)
+    assert report.unreadable == ["missing.jpg"] and report.odd_sized == ["a.jpg"]  # the 4 px eye distance face
+
+
+def test_matching_rule():
+    face = np.array([[[40, 40], [60, 40], [50, 50], [50, 60]]], dtype=float)  # eye distance 20
+    boxes = np.array([
+        [30, 25, 45, 45],  # contains all four landmarks, width 2.25 d: match
+        [30, 25, 100, 100],  # too wide (5 d)
+        [45, 25, 40, 40],  # misses the left eye
+        [38, 38, 23, 23],  # width 1.15 d: too narrow
+        [31, 26, 44, 44],  # a duplicate of the first
+    ])
+    assert match_matrix(boxes, face)[:, 0].tolist() == [True, False, False, False, True]
+    face_hit, det_hit = match_detections(boxes, np.array([5.0, 4, 3, 2, 1]), face)
+    assert face_hit.tolist() == [True]
+    assert det_hit.tolist() == [True, False, False, False, False]  # the duplicate is unmatched
+
+
+def test_evaluate_detector_counts_recall_and_false_detections():
+    import vj
+
+    cv2 = pytest.importorskip("cv2")
+    cascade = vj.load_cascade(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    blank = (np.full((120, 160), 100, np.uint8), np.array([[[40, 40], [60, 40], [50, 50], [50, 60]]], float))
+    result = evaluate_detector(cascade, [blank, blank], 1.2, range(0, 4))
+    assert result.num_images == 2 and result.num_faces == 2
+    assert result.at(3) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="not in the sweep"):
+        result.at(9)

@@ -1,0 +1,328 @@
+"""Training an attentional cascade (Viola and Jones, section 4): stage after stage of
+boosted stumps, each trained on the positives and the hard negatives that the
+stages before it still accept.
+
+One stage:
+
+1. the positives the cascade so far rejects are dropped (training stops with
+   ``TooFewPositivesError`` when fewer than ``min_positives`` remain);
+2. ``num_negatives`` background windows the cascade still accepts are mined at
+   random positions and scales (``vj.mining``); the fraction of tried windows it
+   accepted estimates the cascade's false-positive rate, and training ends when that
+   is at most ``target_false_positive_rate`` (or when nothing is left to mine);
+3. AdaBoost rounds (``vj.boost``) add stumps; after each, the stage threshold is set
+   as high as keeps ``min_hit_rate`` of the stage's positives, and the stage is done
+   when its false-alarm rate on its negatives is at most ``max_false_alarm`` (or after
+   ``max_weak_per_stage`` rounds). Decisions use the detector's rule
+   ``sum >= float32(threshold) - 1e-5``, so the rates are those the detector shows.
+
+Every finished stage is written at once (``save_cascade``, atomically) together with
+a JSON sidecar ``OUT.train.json`` holding the settings, a fingerprint of the data and
+of the settings that shape the stages (all but the stopping rules, so a finished
+training can be continued with more stages or a larger mining budget), and each stage's figures. Each stage draws its negatives from a random generator seeded by
+``(seed, stage index)``, so a training interrupted and started again with the same
+settings and data resumes after the last saved stage and ends with the same cascade
+as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .boost import BoostState, TrainedStump, add_stage, boost_round
+from .cascade import Cascade
+from .detect import STAGE_THRESHOLD_EPS
+from .haar_enum import HaarFeaturePool, enumerate_haar_features
+from .mining import NegativeMiner, NoNegativesLeftError, cascade_accepts
+from .opencv_xml import load_cascade, save_cascade
+from .train_features import build_training_set
+
+SIDECAR_SUFFIX = ".train.json"
+
+
+class TooFewPositivesError(RuntimeError):
+    """The cascade so far rejects so many positives that too few remain to train on."""
+
+
+class ResumeMismatchError(ValueError):
+    """The output file belongs to a training with other settings or data."""
+
+
+@dataclass(frozen=True)
+class CascadeTrainingConfig:
+    """Settings of a cascade training (all of them enter the resume fingerprint).
+
+    Attributes:
+        window_size: ``(width, height)`` of the detector window.
+        num_stages: most stages to train.
+        min_hit_rate: fraction of its positives each stage must keep.
+        max_false_alarm: a stage is done when it accepts at most this fraction of its negatives.
+        target_false_positive_rate: stop when the cascade accepts at most this fraction
+            of background windows (None: ``max_false_alarm ** num_stages``).
+        num_negatives: negatives mined per stage.
+        max_positives: use at most this many of the surviving positives per stage.
+        min_positives: stop when fewer positives than this survive.
+        max_weak_per_stage: most stumps in one stage.
+        feature_set: ``BASIC``, ``CORE`` or ``ALL``.
+        feature_fraction: keep this random fraction of the feature pool (1 = all).
+        boost_type: ``gentle`` or ``discrete``.
+        weight_trim_rate: OpenCV's weight trimming (0 disables).
+        max_mining_windows: give up mining a stage after this many windows.
+        seed: random seed (feature subset, negatives).
+    """
+
+    window_size: tuple[int, int] = (24, 24)
+    num_stages: int = 20
+    min_hit_rate: float = 0.995
+    max_false_alarm: float = 0.5
+    target_false_positive_rate: float | None = None
+    num_negatives: int = 2000
+    max_positives: int = 2000
+    min_positives: int = 100
+    max_weak_per_stage: int = 200
+    feature_set: str = "BASIC"
+    feature_fraction: float = 1.0
+    boost_type: str = "gentle"
+    weight_trim_rate: float = 0.95
+    max_mining_windows: int = 200_000_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_hit_rate <= 1:
+            raise ValueError(f"min_hit_rate must be in (0, 1], got {self.min_hit_rate}")
+        if not 0 < self.max_false_alarm < 1:
+            raise ValueError(f"max_false_alarm must be in (0, 1), got {self.max_false_alarm}")
+        if self.num_stages < 1 or self.num_negatives < 1 or self.max_weak_per_stage < 1:
+            raise ValueError("num_stages, num_negatives and max_weak_per_stage must be >= 1")
+        if not 0 < self.feature_fraction <= 1:
+            raise ValueError(f"feature_fraction must be in (0, 1], got {self.feature_fraction}")
+
+    @property
+    def target_rate(self) -> float:
+        """The overall false-positive rate at which training stops."""
+        if self.target_false_positive_rate is not None:
+            return float(self.target_false_positive_rate)
+        return float(self.max_false_alarm ** self.num_stages)
+
+
+@dataclass
+class StageReport:
+    """Figures of one finished stage (also stored in the sidecar).
+
+    Attributes:
+        stage: 0-based stage index.
+        num_weak: stumps in the stage.
+        threshold: float32 stage threshold.
+        hit_rate: fraction of the stage's positives it accepts.
+        false_alarm: fraction of the stage's negatives it accepts.
+        positives: positives trained on; negatives: negatives mined.
+        acceptance_before: false-positive rate of the cascade before this stage, on
+            the background windows tried while mining.
+        negatives_per_second: mining speed.
+        seconds: wall time of the stage (mining, sorting, boosting).
+    """
+
+    stage: int
+    num_weak: int
+    threshold: float
+    hit_rate: float
+    false_alarm: float
+    positives: int
+    negatives: int
+    acceptance_before: float
+    negatives_per_second: float
+    seconds: float
+
+
+@dataclass
+class TrainingResult:
+    """A finished training: the cascade, its stages' figures and why it stopped."""
+
+    cascade: Cascade
+    stages: list[StageReport] = field(default_factory=list)
+    stop_reason: str = ""
+
+
+#: ``progress(event, info)``: event ``"round"`` (info: stage, round, hit_rate,
+#: false_alarm), ``"stage"`` (info: a StageReport as dict), ``"mining"`` (found, tried),
+#: ``"resume"`` (stages loaded) or ``"stop"`` (reason).
+ProgressCallback = Callable[[str, dict], None]
+
+
+def stage_passes(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """The detector's stage test on ``(N,)`` float64 sums: ``sum >= float32(threshold) - 1e-5f``."""
+    return scores >= np.float64(np.float32(threshold) - STAGE_THRESHOLD_EPS)
+
+
+def threshold_for_hit_rate(positive_scores: np.ndarray, min_hit_rate: float) -> float:
+    """The highest float32 stage threshold that keeps at least ``min_hit_rate`` of the
+    positives (under ``stage_passes``)."""
+    ordered = np.sort(positive_scores)
+    n = ordered.shape[0]
+    may_lose = int(np.floor((1.0 - min_hit_rate) * n + 1e-9))
+    threshold = np.float32(ordered[min(may_lose, n - 1)])
+    while stage_passes(ordered, float(threshold)).sum() < n - may_lose:
+        threshold = np.nextafter(threshold, np.float32(-np.inf))
+    return float(threshold)
+
+
+#: Settings that only decide when training stops: a finished training may be resumed
+#: with other values of these (e.g. more stages).
+STOPPING_SETTINGS = ("num_stages", "target_false_positive_rate", "max_mining_windows")
+
+
+def _fingerprint(config: CascadeTrainingConfig, positives: np.ndarray, backgrounds: list[np.ndarray]) -> str:
+    """Hash of the settings that shape the stages and of the data."""
+    shaping = {k: v for k, v in asdict(config).items() if k not in STOPPING_SETTINGS}
+    digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode())
+    digest.update(np.ascontiguousarray(positives).tobytes())
+    for image in backgrounds:
+        digest.update(np.asarray(image.shape).tobytes())
+        digest.update(np.ascontiguousarray(image[:: max(1, image.shape[0] // 8)]).tobytes())
+    return digest.hexdigest()
+
+
+def _feature_pool(config: CascadeTrainingConfig) -> HaarFeaturePool:
+    pool = enumerate_haar_features(config.window_size, config.feature_set)
+    if config.feature_fraction >= 1:
+        return pool
+    rng = np.random.default_rng([config.seed, 1_000_003])
+    keep = np.sort(rng.choice(len(pool), int(round(config.feature_fraction * len(pool))), replace=False))
+    return HaarFeaturePool(pool.window_size, pool.feature_set, pool.rects[keep], pool.weights[keep],
+                           pool.tilted[keep], pool.kinds[keep])
+
+
+def _write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    writer(tmp)
+    os.replace(tmp, path)
+
+
+def _load_resume(out: Path, fingerprint: str) -> tuple[Cascade | None, list[StageReport]]:
+    sidecar = out.with_name(out.name + SIDECAR_SUFFIX)
+    if not sidecar.exists() or not out.exists():
+        return None, []
+    record = json.loads(sidecar.read_text())
+    if record.get("fingerprint") != fingerprint:
+        raise ResumeMismatchError(f"{out} was written by a training with other settings or data; "
+                                  f"choose another output file or delete {out} and {sidecar}")
+    cascade = load_cascade(out)
+    stages = [StageReport(**s) for s in record["stages"]]
+    if len(stages) != cascade.num_stages:
+        raise ResumeMismatchError(f"{sidecar} lists {len(stages)} stages but {out} has {cascade.num_stages}")
+    return cascade, stages
+
+
+def _save(out: Path, cascade: Cascade, fingerprint: str, config: CascadeTrainingConfig,
+          stages: list[StageReport], stop_reason: str) -> None:
+    _write_atomic(out, lambda p: save_cascade(cascade, p))
+    record = {"fingerprint": fingerprint, "config": asdict(config), "stages": [asdict(s) for s in stages],
+              "stop_reason": stop_reason}
+    _write_atomic(out.with_name(out.name + SIDECAR_SUFFIX), lambda p: p.write_text(json.dumps(record, indent=1)))
+
+
+def train_stage(positives: np.ndarray, negatives: np.ndarray, pool: HaarFeaturePool, config: CascadeTrainingConfig,
+                on_round: Callable[[int, float, float], None] | None = None
+                ) -> tuple[list[TrainedStump], float, float, float]:
+    """Boost one stage until its false-alarm target (see the module doc).
+
+    Args:
+        positives, negatives: ``(P, H, W)`` and ``(Q, H, W)`` uint8 windows.
+        pool: candidate features.
+        config: targets and boosting settings.
+        on_round: optional ``on_round(round, hit_rate, false_alarm)``.
+
+    Returns:
+        ``(stumps, threshold, hit_rate, false_alarm)``.
+    """
+    windows = np.concatenate([positives, negatives])
+    labels = np.concatenate([np.ones(len(positives), np.uint8), np.zeros(len(negatives), np.uint8)])
+    data = build_training_set(windows, labels, pool)
+    state = BoostState.start(labels, config.boost_type, weight_trim_rate=config.weight_trim_rate)
+    is_face = labels > 0
+    threshold = hit_rate = false_alarm = 0.0
+    for round_number in range(1, config.max_weak_per_stage + 1):
+        boost_round(state, data)
+        threshold = threshold_for_hit_rate(state.scores[is_face], config.min_hit_rate)
+        passes = stage_passes(state.scores, threshold)
+        hit_rate, false_alarm = float(passes[is_face].mean()), float(passes[~is_face].mean())
+        if on_round is not None:
+            on_round(round_number, hit_rate, false_alarm)
+        if false_alarm <= config.max_false_alarm:
+            break
+    return list(state.stumps), threshold, hit_rate, false_alarm
+
+
+def train_cascade(positives: np.ndarray, backgrounds: list[np.ndarray], config: CascadeTrainingConfig,
+                  out: str | os.PathLike, progress: ProgressCallback | None = None) -> TrainingResult:
+    """Train (or resume) a cascade, saving it to ``out`` after every stage.
+
+    Args:
+        positives: ``(N, H, W)`` uint8 face windows at ``config.window_size``.
+        backgrounds: face-free grey uint8 images to mine negatives from.
+        config: the settings.
+        out: the cascade XML file (its sidecar ``out + ".train.json"`` sits beside it).
+        progress: optional ``progress(event, info)`` (see ``ProgressCallback``).
+
+    Returns:
+        The cascade, its stage figures and the reason training stopped.
+
+    Raises:
+        TooFewPositivesError: fewer than ``min_positives`` positives survive.
+        ResumeMismatchError: ``out`` exists from a different training.
+    """
+    positives = np.ascontiguousarray(positives, dtype=np.uint8)
+    width, height = config.window_size
+    if positives.ndim != 3 or positives.shape[1:] != (height, width):
+        raise ValueError(f"positives must be (N, {height}, {width}) for a {width}x{height} window, "
+                         f"got {positives.shape}")
+    notify = progress or (lambda event, info: None)
+    out = Path(out)
+    fingerprint = _fingerprint(config, positives, backgrounds)
+    cascade, reports = _load_resume(out, fingerprint)
+    if cascade is None:
+        cascade = Cascade((width, height), [], [], feature_set=config.feature_set)
+    else:
+        notify("resume", {"stages": cascade.num_stages})
+    miner = NegativeMiner(backgrounds, config.window_size)
+    pool = _feature_pool(config)
+    stop_reason = f"trained {config.num_stages} stages"
+    for stage in range(cascade.num_stages, config.num_stages):
+        started = time.perf_counter()
+        kept = positives[cascade_accepts(cascade, positives)]
+        if len(kept) < config.min_positives:
+            raise TooFewPositivesError(
+                f"only {len(kept)} of {len(positives)} positives pass the {stage} stages trained so far "
+                f"(need {config.min_positives}); lower --min-positives, raise --min-hit-rate or add positives")
+        kept = kept[: config.max_positives]
+        rng = np.random.default_rng([config.seed, stage])
+        try:
+            mined = miner.mine(cascade, config.num_negatives, rng, config.max_mining_windows,
+                               lambda found, tried: notify("mining", {"stage": stage, "found": found, "tried": tried}))
+        except NoNegativesLeftError as exc:
+            stop_reason = f"no negatives left to mine before stage {stage + 1}: {exc}"
+            break
+        if cascade.num_stages and mined.acceptance_ratio <= config.target_rate:
+            stop_reason = (f"target false-positive rate reached: the cascade accepts {mined.acceptance_ratio:.2e} "
+                           f"of background windows (target {config.target_rate:.2e})")
+            break
+        stumps, threshold, hit_rate, false_alarm = train_stage(
+            kept, mined.windows, pool, config,
+            lambda r, hit, fa: notify("round", {"stage": stage, "round": r, "hit_rate": hit, "false_alarm": fa}))
+        add_stage(cascade, pool, stumps, threshold)
+        report = StageReport(stage, len(stumps), threshold, hit_rate, false_alarm, len(kept), len(mined.windows),
+                             mined.acceptance_ratio, mined.per_second, time.perf_counter() - started)
+        reports.append(report)
+        _save(out, cascade, fingerprint, config, reports, "")
+        notify("stage", asdict(report))
+    if cascade.num_stages:
+        _save(out, cascade, fingerprint, config, reports, stop_reason)
+    notify("stop", {"reason": stop_reason})
+    return TrainingResult(cascade, reports, stop_reason)

@@ -1,0 +1,157 @@
+"""``vj train``: train a Haar cascade and write it as OpenCV XML.
+
+    vj train --pos cbcl/train/faces --neg backgrounds --window 19 --stages 10 \\
+        --min-hit-rate 0.995 --max-false-alarm 0.5 --out cascade.xml
+
+    vj train --pos-utkface utkface/UTKFace --mirror --neg backgrounds --window 24 \\
+        --stages 20 --out frontalface.xml
+
+Positives: ``--pos DIR`` folders of face crops used whole; ``--pos-utkface DIR``
+UTKFace chips re-framed like OpenCV's face boxes; ``--pos-webfaces FILE`` faces cut
+from WebFaces photos by their landmarks. Unreadable and odd-sized files are skipped
+and reported. Prints one line per boosting round (with ``--verbose``) and per stage:
+stage number, weak classifiers, hit rate, false-alarm rate, negatives mined per
+second and elapsed time. Running the same command again after an interruption
+resumes after the last finished stage.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def register(subparsers) -> None:
+    """Add the ``train`` subcommand to the ``vj`` parser."""
+    p = subparsers.add_parser("train", help="train a Haar cascade", description="Train a Viola-Jones cascade.")
+    p.add_argument("--pos", nargs="*", default=[], metavar="DIR", help="folders of face crops (used whole)")
+    p.add_argument("--pos-utkface", nargs="*", default=[], metavar="DIR", help="UTKFace chip folders (re-framed)")
+    p.add_argument("--pos-webfaces", nargs="*", default=[], metavar="FILE",
+                   help="WebFaces ground-truth files (faces cut by their landmarks)")
+    p.add_argument("--pos-limit", type=int, default=None, help="read at most this many files per positive source")
+    p.add_argument("--mirror", action="store_true", help="add left-right mirrored positives")
+    p.add_argument("--jitter", type=float, default=0.0,
+                   help="UTKFace boxes: random shift / shrink by up to this fraction of the side")
+    p.add_argument("--neg", required=True, metavar="DIR", help="folder of face-free background images")
+    p.add_argument("--window", type=int, nargs="+", default=[24], metavar="PX",
+                   help="window side, or width height (default 24)")
+    p.add_argument("--stages", type=int, default=20, help="most stages (default 20)")
+    p.add_argument("--min-hit-rate", type=float, default=0.995, help="per-stage hit rate (default 0.995)")
+    p.add_argument("--max-false-alarm", type=float, default=0.5, help="per-stage false-alarm rate (default 0.5)")
+    p.add_argument("--target-fpr", type=float, default=None,
+                   help="stop at this overall false-positive rate (default max-false-alarm ** stages)")
+    p.add_argument("--num-neg", type=int, default=2000, help="negatives mined per stage (default 2000)")
+    p.add_argument("--num-pos", type=int, default=2000, help="most positives per stage (default 2000)")
+    p.add_argument("--min-positives", type=int, default=100, help="stop when fewer positives survive")
+    p.add_argument("--max-weak", type=int, default=200, help="most stumps per stage (default 200)")
+    p.add_argument("--features", default="BASIC", choices=("BASIC", "CORE", "ALL"), help="Haar feature set")
+    p.add_argument("--feature-fraction", type=float, default=1.0, help="random fraction of features to use")
+    p.add_argument("--boost", default="gentle", choices=("gentle", "discrete"), help="AdaBoost variant")
+    p.add_argument("--max-mining-windows", type=int, default=200_000_000,
+                   help="stop when a stage's negatives are not found within this many windows")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--threads", type=int, default=None, help="Numba threads")
+    p.add_argument("--verbose", action="store_true", help="print every boosting round")
+    p.add_argument("--out", required=True, help="output cascade XML (resumed if it exists)")
+    p.set_defaults(func=run)
+
+
+def _load_positives(args: argparse.Namespace, window: tuple[int, int]) -> np.ndarray:
+    from .positives import UTKFACE_CHIP_BOX, mirrored, read_crop_folder, read_webfaces_faces
+
+    sources = [(d, "crops") for d in args.pos] + [(d, "utkface") for d in args.pos_utkface] \
+        + [(f, "webfaces") for f in args.pos_webfaces]
+    if not sources:
+        raise ValueError("no positives: give --pos, --pos-utkface or --pos-webfaces")
+    parts = []
+    for source, kind in sources:
+        if kind == "webfaces":
+            windows, report = read_webfaces_faces(source, window)
+        else:
+            box = UTKFACE_CHIP_BOX if kind == "utkface" else None
+            windows, report = read_crop_folder(source, window, box=box, limit=args.pos_limit,
+                                               jitter=args.jitter if box is not None else 0.0, seed=args.seed)
+        print(report.summary())
+        for label, names in (("unreadable", report.unreadable), ("odd-sized", report.odd_sized)):
+            if names:
+                print(f"  skipped {label}: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
+        parts.append(windows)
+    positives = np.concatenate(parts)
+    if args.mirror:
+        positives = mirrored(positives)
+    order = np.random.default_rng(args.seed).permutation(len(positives))
+    return np.ascontiguousarray(positives[order])
+
+
+def _load_backgrounds(folder: str, window: tuple[int, int]) -> list[np.ndarray]:
+    from .positives import image_files, read_gray
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise FileNotFoundError(f"background folder not found: {folder}")
+    images, unreadable = [], 0
+    for file in image_files(path):
+        try:
+            images.append(read_gray(file))
+        except (OSError, ValueError):
+            unreadable += 1
+    big = [g for g in images if g.shape[0] >= window[1] and g.shape[1] >= window[0]]
+    print(f"{folder}: {len(big)} background images ({unreadable} unreadable, {len(images) - len(big)} smaller "
+          f"than the window)")
+    if not big:
+        raise ValueError(f"no usable background image in {folder}")
+    return big
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``vj train``; returns the exit status."""
+    from .cascade_train import CascadeTrainingConfig, ResumeMismatchError, TooFewPositivesError, train_cascade
+
+    if len(args.window) not in (1, 2):
+        print("vj train: --window takes one side or a width and a height", file=sys.stderr)
+        return 2
+    window = (args.window[0], args.window[-1])
+    if args.threads:
+        import numba
+
+        numba.set_num_threads(args.threads)
+    try:
+        config = CascadeTrainingConfig(
+            window_size=window, num_stages=args.stages, min_hit_rate=args.min_hit_rate,
+            max_false_alarm=args.max_false_alarm, target_false_positive_rate=args.target_fpr,
+            num_negatives=args.num_neg, max_positives=args.num_pos, min_positives=args.min_positives,
+            max_weak_per_stage=args.max_weak, feature_set=args.features, feature_fraction=args.feature_fraction,
+            boost_type=args.boost, max_mining_windows=args.max_mining_windows, seed=args.seed)
+        positives = _load_positives(args, window)
+        backgrounds = _load_backgrounds(args.neg, window)
+    except (OSError, ValueError) as exc:
+        print(f"vj train: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(positives)} positives, window {window[0]}x{window[1]}, writing {args.out}", flush=True)
+    start = time.perf_counter()
+
+    def progress(event: str, info: dict) -> None:
+        elapsed = time.perf_counter() - start
+        if event == "round" and args.verbose:
+            print(f"  stage {info['stage'] + 1} round {info['round']}: hit {info['hit_rate']:.4f} "
+                  f"false alarm {info['false_alarm']:.4f}", flush=True)
+        elif event == "stage":
+            print(f"stage {info['stage'] + 1}: {info['num_weak']} weak, hit {info['hit_rate']:.4f}, false alarm "
+                  f"{info['false_alarm']:.4f}, {info['positives']} pos, {info['negatives']} neg mined at "
+                  f"{info['negatives_per_second']:.0f}/s (cascade accepted {info['acceptance_before']:.2e} of "
+                  f"background windows), stage {info['seconds']:.1f} s, elapsed {elapsed:.0f} s", flush=True)
+        elif event == "resume":
+            print(f"resuming after stage {info['stages']} from {args.out}", flush=True)
+        elif event == "stop":
+            print(f"stopped: {info['reason']} (elapsed {elapsed:.0f} s)", flush=True)
+
+    try:
+        result = train_cascade(positives, backgrounds, config, args.out, progress)
+    except (TooFewPositivesError, ResumeMismatchError, ValueError) as exc:
+        print(f"vj train: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out}: {result.cascade.num_stages} stages, {result.cascade.num_weak} weak classifiers")
+    return 0

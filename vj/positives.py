@@ -1,0 +1,343 @@
+"""Positive (face) samples for cascade training, as ``(N, H, W)`` uint8 windows.
+
+Three sources:
+
+* a folder of face crops used whole (MIT CBCL's 19 x 19 faces, or any crops framed
+  like the detector's boxes): ``read_crop_folder``;
+* UTKFace "aligned & cropped" chips (200 x 200), re-framed close to OpenCV's
+  frontal-face boxes with ``UTKFACE_CHIP_BOX`` (``read_crop_folder(..., box=UTKFACE_CHIP_BOX)``),
+  optionally jittered;
+* faces cut from Caltech WebFaces photos with their eye / nose / mouth landmarks,
+  boxed by ``WEBFACES_FRAMING`` (``read_webfaces_faces``).
+
+Framing. A trained cascade finds faces framed the way its positives were, so the
+positives are framed like the boxes of OpenCV's ``haarcascade_frontalface_default.xml``
+(the cascade vj is compared with). Both framings were fitted from data with the
+functions below, on detections of that cascade (run by vj, scale 1.1,
+min_neighbors 3) that match the annotation:
+
+* ``fit_chip_box``: the median box over 191 of 200 UTKFace chips (every 100th file,
+  each padded by 60 px of replicated border so the whole face box fits): relative
+  to a 200 x 200 chip the box is ``x = -4, y = -21, w = h = 206`` (it reaches above
+  the chip; ``UTKFACE_CHIP_BOX``, the box training uses, stays inside it);
+* ``fit_landmark_framing``: over the WebFaces faces with exactly one matching
+  detection, the box side is the median of ``width / eye_distance`` and its centre
+  the median offset from the eyes' midpoint in eye-distance units (x along the
+  eye line, y towards the mouth): over the 1,225 faces of the 1,000 photos with
+  one matching detection, side 2.75 d, centre 0.27 d below the eyes' midpoint and
+  0.03 d towards the left-image eye (``tests/vj_cascade`` refits it on a subset).
+  WebFaces is also the evaluation set, so the shipped cascade is not trained on it.
+
+Every sample is converted to grey, cropped, and shrunk to the window as the
+detector would see a face twice the window's size (area averaging to twice the
+window, then the detector's bilinear resize: ``shrink_to_window``); a sample smaller
+than the window is an error (upscaling would invent detail), and unreadable files
+are skipped and counted.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .image import to_gray_uint8
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".pgm", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
+
+#: OpenCV's face box on a UTKFace chip as fitted by ``fit_chip_box``, fractions
+#: ``(x, y, w, h)`` of the chip's width and height: it reaches 21 px above the chip.
+UTKFACE_OPENCV_BOX = (-4 / 200, -21 / 200, 206 / 200, 206 / 200)
+#: The box used for training: the largest square inside the chip with the fitted box's
+#: horizontal centre and top edge at the chip's top (90 % of OpenCV's side, its centre
+#: 5 % of the side lower). Padding the chip instead gives every positive constant top
+#: rows, an artefact boosting picks at once (features on the top two rows with
+#: threshold ~0 rejected 75 % of hard negatives with one stump).
+UTKFACE_CHIP_BOX = (6 / 200, 0.0, 186 / 200, 186 / 200)
+
+
+@dataclass(frozen=True)
+class LandmarkFraming:
+    """A square face box from eye positions, in units of the eye distance ``d``.
+
+    Attributes:
+        width_per_eye_distance: box side / ``d``.
+        centre_along: box centre offset from the eyes' midpoint along the eye line
+            (from the left-image eye to the right-image eye), in ``d``.
+        centre_across: offset perpendicular to the eye line, towards the mouth, in ``d``.
+    """
+
+    width_per_eye_distance: float
+    centre_along: float
+    centre_across: float
+
+    def box(self, left_eye: np.ndarray, right_eye: np.ndarray) -> np.ndarray:
+        """``(4,)`` float64 box ``x, y, w, h`` (image pixels) for one face's eye points ``(2,)``."""
+        left_eye, right_eye = np.asarray(left_eye, float), np.asarray(right_eye, float)
+        axis = right_eye - left_eye
+        distance = float(np.hypot(*axis))
+        if distance <= 0:
+            raise ValueError("the two eye points coincide")
+        along = axis / distance
+        across = np.array([-along[1], along[0]])  # image y points down, so this turns towards the mouth
+        centre = (left_eye + right_eye) / 2 + distance * (self.centre_along * along + self.centre_across * across)
+        side = self.width_per_eye_distance * distance
+        return np.array([centre[0] - side / 2, centre[1] - side / 2, side, side])
+
+
+#: Framing of WebFaces landmark crops (fitted by ``fit_landmark_framing``; module doc).
+WEBFACES_FRAMING = LandmarkFraming(width_per_eye_distance=2.75, centre_along=-0.03, centre_across=0.27)
+
+
+@dataclass
+class SampleReport:
+    """What a reader did with a source.
+
+    Attributes:
+        source: the folder or annotation file read.
+        used: number of samples produced (before mirroring).
+        unreadable: files that could not be decoded as images.
+        odd_sized: files whose size differs from the source's common size (crop folders
+            only: a folder of crops is expected to hold one size).
+    """
+
+    source: str
+    used: int = 0
+    unreadable: list[str] = field(default_factory=list)
+    odd_sized: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: used / skipped counts."""
+        return (f"{self.source}: {self.used} samples, {len(self.unreadable)} unreadable and "
+                f"{len(self.odd_sized)} odd-sized files skipped")
+
+
+def read_gray(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file to ``(H, W)`` uint8 grey (OSError / ValueError if it cannot)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode not in ("L", "RGB", "RGBA"):
+                img = img.convert("RGB")
+            return to_gray_uint8(np.asarray(img))
+    except UnidentifiedImageError as exc:
+        raise ValueError(f"not an image: {path}") from exc
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """Image files (by suffix) directly in ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"positive folder not found: {folder}")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def crop_padded(gray: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The pixels of ``box`` (``x, y, w, h``, rounded to integers), replicating the image's
+    edge where the box reaches outside it."""
+    x, y, w, h = (int(round(v)) for v in box)
+    if w < 1 or h < 1:
+        raise ValueError(f"empty crop box {box}")
+    rows = np.clip(np.arange(y, y + h), 0, gray.shape[0] - 1)
+    cols = np.clip(np.arange(x, x + w), 0, gray.shape[1] - 1)
+    return gray[np.ix_(rows, cols)]
+
+
+def shrink_to_window(crop: np.ndarray, window_size: tuple[int, int], detector_scale: float = 2.0) -> np.ndarray:
+    """Shrink ``crop (h, w)`` uint8 to ``window_size = (width, height)`` the way the
+    detector would see the face at pyramid scale ``detector_scale``: area-average to
+    ``detector_scale`` times the window, then the detector's bilinear resize
+    (``vj.image.resize_bilinear``) to the window. A crop smaller than that
+    intermediate size goes straight to the bilinear step."""
+    from PIL import Image
+
+    from .image import resize_bilinear
+
+    width, height = window_size
+    if crop.shape[1] < width or crop.shape[0] < height:
+        raise ValueError(f"sample of {crop.shape[1]}x{crop.shape[0]} px is smaller than the "
+                         f"{width}x{height} window")
+    crop = np.ascontiguousarray(crop, dtype=np.uint8)
+    if crop.shape == (height, width):
+        return crop
+    mid_w, mid_h = int(round(detector_scale * width)), int(round(detector_scale * height))
+    if crop.shape[1] > mid_w and crop.shape[0] > mid_h:
+        crop = np.asarray(Image.fromarray(crop).resize((mid_w, mid_h), Image.BOX), dtype=np.uint8)
+    return resize_bilinear(crop, width, height)
+
+
+def jittered_box(box: np.ndarray, image_size: tuple[int, int], jitter: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    """``box`` (``x, y, w, h``) moved by up to ``jitter`` of its side in x and y and
+    scaled by a factor in ``[1 - jitter, 1]``, then shifted back inside the image
+    ``(width, height)`` where it can be (so no padded rows appear)."""
+    x, y, w, h = (float(v) for v in box)
+    factor = rng.uniform(1.0 - jitter, 1.0)
+    cx, cy = x + w / 2 + rng.uniform(-jitter, jitter) * w, y + h / 2 + rng.uniform(-jitter, jitter) * h
+    w, h = w * factor, h * factor
+    x = min(max(cx - w / 2, 0.0), max(image_size[0] - w, 0.0))
+    y = min(max(cy - h / 2, 0.0), max(image_size[1] - h, 0.0))
+    return np.array([x, y, w, h])
+
+
+def read_crop_folder(folder: str | os.PathLike, window_size: tuple[int, int],
+                     box: tuple[float, float, float, float] | None = None,
+                     limit: int | None = None, jitter: float = 0.0,
+                     seed: int = 0) -> tuple[np.ndarray, SampleReport]:
+    """Face crops of one folder, shrunk to the window.
+
+    The folder's common image size (the most frequent) is taken as its crop size;
+    images of another size and unreadable files are skipped and counted.
+
+    Args:
+        folder: directory of image files.
+        window_size: ``(width, height)`` of the training window.
+        box: optional face box as fractions ``(x, y, w, h)`` of each image's size
+            (e.g. ``UTKFACE_CHIP_BOX``); parts outside the image replicate its edge.
+        limit: read at most this many files (the first, by name).
+        jitter: with a ``box``, move and shrink each sample's box at random by up to
+            this fraction of its side (``jittered_box``), so the cascade learns faces
+            framed a little off-centre, as the detector's 2 px / 1.1x grid sees them.
+        seed: random seed of the jitter.
+
+    Returns:
+        ``(windows, report)``: ``(N, height, width)`` uint8 and what was skipped.
+
+    Raises:
+        FileNotFoundError: no such folder. ValueError: no readable image, or the
+        crops are smaller than the window.
+    """
+    files = image_files(folder)[:limit]
+    report = SampleReport(str(folder))
+    images: list[tuple[Path, np.ndarray]] = []
+    for path in files:
+        try:
+            images.append((path, read_gray(path)))
+        except (OSError, ValueError):
+            report.unreadable.append(path.name)
+    if not images:
+        raise ValueError(f"no readable images in {folder} ({len(files)} files, {len(report.unreadable)} unreadable)")
+    common = Counter(g.shape for _, g in images).most_common(1)[0][0]
+    crop_h, crop_w = common
+    if box is not None:
+        crop_w, crop_h = int(round(box[2] * common[1])), int(round(box[3] * common[0]))
+    width, height = window_size
+    if crop_w < width or crop_h < height:
+        raise ValueError(f"the window {width}x{height} is larger than the samples of {folder} "
+                         f"({crop_w}x{crop_h}); choose a window of at most {crop_w}x{crop_h}")
+    windows = []
+    rng = np.random.default_rng(seed)
+    for path, gray in images:
+        if gray.shape != common:
+            report.odd_sized.append(path.name)
+            continue
+        if box is not None:
+            h, w = gray.shape
+            pixels = np.array([box[0] * w, box[1] * h, box[2] * w, box[3] * h])
+            if jitter > 0:
+                pixels = jittered_box(pixels, (w, h), jitter, rng)
+            gray = crop_padded(gray, pixels)
+        windows.append(shrink_to_window(gray, window_size))
+    report.used = len(windows)
+    return np.stack(windows), report
+
+
+def read_webfaces_annotations(annotation_file: str | os.PathLike) -> dict[str, np.ndarray]:
+    """WebFaces ground truth: image name -> ``(K, 4, 2)`` float64 landmarks per face
+    (left eye, right eye, nose, mouth; image pixels).
+
+    Lines are ``IMAGE leye_x leye_y reye_x reye_y nose_x nose_y mouth_x mouth_y``.
+    """
+    faces: dict[str, list[np.ndarray]] = {}
+    with open(annotation_file, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 9:
+                raise ValueError(f"{annotation_file}:{number}: expected an image name and 8 numbers, "
+                                 f"got {len(parts)} fields")
+            faces.setdefault(parts[0], []).append(np.array([float(v) for v in parts[1:]]).reshape(4, 2))
+    return {name: np.stack(marks) for name, marks in faces.items()}
+
+
+def read_webfaces_faces(annotation_file: str | os.PathLike, window_size: tuple[int, int],
+                        image_dir: str | os.PathLike | None = None,
+                        framing: LandmarkFraming = WEBFACES_FRAMING,
+                        min_eye_distance: float = 0.0) -> tuple[np.ndarray, SampleReport]:
+    """Faces cut from WebFaces photos with ``framing`` and shrunk to the window.
+
+    Args:
+        annotation_file: ``WebFaces_GroundThruth.txt``.
+        window_size: ``(width, height)``.
+        image_dir: folder of the photos (default: ``images`` beside the annotation file).
+        framing: box from the eye points.
+        min_eye_distance: skip faces whose box would be smaller than the window, or
+            whose eyes are closer than this (pixels); skipped faces count as odd-sized.
+
+    Returns:
+        ``(windows, report)``.
+    """
+    annotation_file = Path(annotation_file)
+    image_dir = Path(image_dir) if image_dir is not None else annotation_file.parent / "images"
+    report = SampleReport(str(annotation_file))
+    windows = []
+    for name, faces in sorted(read_webfaces_annotations(annotation_file).items()):
+        try:
+            gray = read_gray(image_dir / name)
+        except (OSError, ValueError):
+            report.unreadable.append(name)
+            continue
+        for marks in faces:
+            eye_distance = float(np.hypot(*(marks[1] - marks[0])))
+            box = framing.box(marks[0], marks[1]) if eye_distance > 0 else None
+            if box is None or eye_distance < min_eye_distance or box[2] < window_size[0] or box[3] < window_size[1]:
+                report.odd_sized.append(name)
+                continue
+            windows.append(shrink_to_window(crop_padded(gray, box), window_size))
+    if not windows:
+        raise ValueError(f"no usable faces in {annotation_file}")
+    report.used = len(windows)
+    return np.stack(windows), report
+
+
+def mirrored(windows: np.ndarray) -> np.ndarray:
+    """``windows`` followed by their left-right mirror images: ``(2N, H, W)``."""
+    return np.concatenate([windows, windows[:, :, ::-1]])
+
+
+def fit_chip_box(boxes: np.ndarray, chip_size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """Median detector box over chips, as fractions of the chip size.
+
+    Args:
+        boxes: ``(N, 4)`` one detection ``x, y, w, h`` per chip, in chip pixels.
+        chip_size: ``(width, height)`` of the chips.
+    """
+    median = np.median(np.asarray(boxes, dtype=np.float64), axis=0)
+    width, height = chip_size
+    return (median[0] / width, median[1] / height, median[2] / width, median[3] / height)
+
+
+def fit_landmark_framing(boxes: np.ndarray, left_eyes: np.ndarray, right_eyes: np.ndarray) -> LandmarkFraming:
+    """Framing that best reproduces detector boxes from eye points (medians).
+
+    Args:
+        boxes: ``(N, 4)`` detections ``x, y, w, h``, each matched to one face.
+        left_eyes, right_eyes: ``(N, 2)`` that face's eye points.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    left_eyes, right_eyes = np.asarray(left_eyes, float), np.asarray(right_eyes, float)
+    axis = right_eyes - left_eyes
+    distance = np.hypot(axis[:, 0], axis[:, 1])
+    along = axis / distance[:, None]
+    across = np.stack([-along[:, 1], along[:, 0]], axis=1)
+    offset = boxes[:, :2] + boxes[:, 2:] / 2 - (left_eyes + right_eyes) / 2
+    return LandmarkFraming(
+        width_per_eye_distance=float(np.median(boxes[:, 2] / distance)),
+        centre_along=float(np.median((offset * along).sum(axis=1) / distance)),
+        centre_across=float(np.median((offset * across).sum(axis=1) / distance)),
+    )
