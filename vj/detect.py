@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numba
+from typing import Any
+
 import numpy as np
 
 from .cascade import Cascade
@@ -165,6 +167,25 @@ def pyramid_scales(image_size: tuple[int, int], window_size: tuple[int, int], sc
     return scales
 
 
+def plan_scan(image: Any, cascade: "Cascade | PreparedCascade", scale_factor: float,
+              min_size: Any = None, max_size: Any = None):
+    """The set-up shared by every scan of an image: check the scale factor, pack the cascade,
+    convert the image to grey and plan the pyramid levels.
+
+    Returns ``(prepared, gray, levels)``; ``levels`` is None when no window fits.
+    """
+    if not scale_factor > 1.0:
+        raise ValueError(f"scale_factor must be > 1, got {scale_factor}")
+    prepared = prepare_cascade(cascade)
+    gray = to_gray_uint8(image)
+    height, width = gray.shape
+    win_w, win_h = prepared.cascade.window_size
+    scales = pyramid_scales((width, height), (win_w, win_h), float(scale_factor),
+                            _as_size(min_size, "min_size"), _as_size(max_size, "max_size"))
+    levels = _plan_levels(width, height, win_w, win_h, scales) if scales and gray.size else None
+    return prepared, gray, levels
+
+
 def detect_raw(image: np.ndarray, cascade: Cascade | PreparedCascade, scale_factor: float = 1.1,
                min_size: int | tuple[int, int] | None = None,
                max_size: int | tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -176,17 +197,9 @@ def detect_raw(image: np.ndarray, cascade: Cascade | PreparedCascade, scale_fact
         ``(boxes, scores)``: ``(N, 4)`` int64 ``x, y, w, h`` in image pixels (a box may
         reach past the image edge by rounding), ``(N,)`` float64 last-stage sums.
     """
-    if not scale_factor > 1.0:
-        raise ValueError(f"scale_factor must be > 1, got {scale_factor}")
-    prepared = prepare_cascade(cascade)
-    gray = to_gray_uint8(image)
+    prepared, gray, levels = plan_scan(image, cascade, scale_factor, min_size, max_size)
     height, width = gray.shape
     win_w, win_h = prepared.cascade.window_size
-    scales = pyramid_scales((width, height), (win_w, win_h), float(scale_factor),
-                            _as_size(min_size, "min_size"), _as_size(max_size, "max_size"))
-    if not scales or gray.size == 0:
-        return np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.float64)
-    levels = _plan_levels(width, height, win_w, win_h, scales)
     if levels is None:
         return np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.float64)
     level_w, level_h, level_step, level_rows, level_cols, level_out, level_scale = levels

@@ -23,9 +23,9 @@ import numba
 import numpy as np
 
 from .cascade import Cascade
-from .detect import PreparedCascade, _as_size, _plan_levels, _rect_offsets, prepare_cascade, pyramid_scales
+from .detect import PreparedCascade, _rect_offsets, plan_scan, prepare_cascade
 from .evaluate import _run_stumps, _run_trees, _window_norm
-from .image import resize_bilinear, to_gray_uint8
+from .image import resize_bilinear
 from .integral import fill_integrals, fill_tilted_integral
 
 SKIPPED = -2
@@ -132,15 +132,9 @@ def stage_depths(image: np.ndarray, cascade: Cascade | PreparedCascade, scale_fa
         One ``LevelDepths`` per pyramid level, largest windows last (the order of
         ``vj.detect.pyramid_scales``); empty when no window fits in the image.
     """
-    if not scale_factor > 1.0:
-        raise ValueError(f"scale_factor must be > 1, got {scale_factor}")
-    prepared = prepare_cascade(cascade)
-    gray = to_gray_uint8(image)
+    prepared, gray, levels = plan_scan(image, cascade, scale_factor, min_size, max_size)
     height, width = gray.shape
     win_w, win_h = prepared.cascade.window_size
-    scales = pyramid_scales((width, height), (win_w, win_h), float(scale_factor),
-                            _as_size(min_size, "min_size"), _as_size(max_size, "max_size"))
-    levels = _plan_levels(width, height, win_w, win_h, scales) if scales and gray.size else None
     if levels is None:
         return []
     level_w, level_h, level_step, level_rows, level_cols, _, level_scale = levels
