@@ -229,7 +229,9 @@ def im2col(x: Any, win: Window, out: Any = None, parallel: bool = True) -> Any:
     costs more than it saves, and far more when other processes load the CPUs).
     """
     if get_array_module(x) is not np:
-        return im2col_xp(x, win, out)
+        from . import _kernels_gpu
+
+        return _kernels_gpu.im2col(x, win, out) if _kernels_gpu.handles(x) else im2col_xp(x, win, out)
     from . import _kernels_cpu
 
     n, c = x.shape[:2]
@@ -247,6 +249,10 @@ def col2im(cols: Any, win: Window, channels: int, parallel: bool = True) -> Any:
     ``parallel`` as for :func:`im2col`.
     """
     if get_array_module(cols) is not np:
+        from . import _kernels_gpu
+
+        if _kernels_gpu.handles(cols):
+            return _kernels_gpu.col2im(cols, win, channels)
         return col2im_xp(cols, win, channels)
     from . import _kernels_cpu
 

@@ -133,7 +133,54 @@ def _max_pool_backward(gy, argmax, gx):
             g_in[where[p]] += g_out[p]
 
 
+def _subsample_forward(x, kh, kw, weight, bias, block_sum, y):
+    """LeNet subsampling: ``block_sum[n, c, oh, ow]`` = sum of the k x k block, ``y = block_sum * weight[c] + bias[c]``.
+
+    ``x: (N, C, H, W)``; ``block_sum, y: (N, C, H // kh, W // kw)``; rows and columns
+    left over at the end are ignored.
+    """
+    n_img, n_ch = x.shape[:2]
+    out_h, out_w = y.shape[2:]
+    for task in prange(n_img * n_ch):
+        n = task // n_ch
+        c = task % n_ch
+        scale, shift = weight[c], bias[c]
+        for oh in range(out_h):
+            total = block_sum[n, c, oh]
+            total[:] = 0
+            for i in range(kh):
+                row = x[n, c, oh * kh + i]
+                for ow in range(out_w):
+                    for j in range(kw):
+                        total[ow] += row[ow * kw + j]
+            out = y[n, c, oh]
+            for ow in range(out_w):
+                out[ow] = total[ow] * scale + shift
+
+
+def _subsample_backward(gy, weight, kh, kw, gx):
+    """Spread ``gy[n, c, oh, ow] * weight[c]`` over its k x k block of ``gx: (N, C, H, W)`` (leftovers zero)."""
+    n_img, n_ch, height, width = gx.shape
+    out_h, out_w = gy.shape[2:]
+    for task in prange(n_img * n_ch):
+        n = task // n_ch
+        c = task % n_ch
+        scale = weight[c]
+        plane = gx[n, c]
+        plane[:] = 0
+        for oh in range(out_h):
+            g_row = gy[n, c, oh]
+            for i in range(kh):
+                row = plane[oh * kh + i]
+                for ow in range(out_w):
+                    g = g_row[ow] * scale
+                    for j in range(kw):
+                        row[ow * kw + j] = g
+
+
 im2col = _compile_both(_im2col)
 col2im = _compile_both(_col2im)
 max_pool_forward = _compile_both(_max_pool_forward)
 max_pool_backward = _compile_both(_max_pool_backward)
+subsample_forward = _compile_both(_subsample_forward)
+subsample_backward = _compile_both(_subsample_backward)

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..backend import get_array_module
 from ..tensor import Function, Tensor
+from . import _kernels_gpu
 
 
 def _array(x: Any) -> Any:
@@ -72,9 +73,7 @@ class CrossEntropy(Function):
             raise ValueError(f"cross_entropy expects logits of shape (N, classes), got shape {z.shape}")
         n, k = z.shape
         y = _check_labels(self.labels, n, k, xp)
-        log_p = _log_softmax(z)
         rows = xp.arange(n)
-        nll = -log_p[rows, y]
         weights = xp.ones(n, dtype=z.dtype)
         if self.class_weights is not None:
             cw = xp.asarray(_array(self.class_weights), dtype=z.dtype)
@@ -86,15 +85,22 @@ class CrossEntropy(Function):
         else:
             scale = z.dtype.type(1.0)
         self.y, self.rows, self.weights, self.scale = y, rows, weights, scale
-        self.p = xp.exp(log_p)
+        if _kernels_gpu.handles(z, weights):  # one CUDA thread per row: log-sum-exp, softmax, weighted loss
+            self.p, weighted_nll = _kernels_gpu.softmax_cross_entropy_forward(z, y, weights)
+        else:
+            log_p = _log_softmax(z)
+            self.p = xp.exp(log_p)
+            weighted_nll = -log_p[rows, y] * weights
         if self.reduction == "none":
-            return (nll * weights).astype(z.dtype, copy=False)
-        return xp.asarray((nll * weights).sum() * scale, dtype=z.dtype)
+            return weighted_nll.astype(z.dtype, copy=False)
+        return xp.asarray(weighted_nll.sum() * scale, dtype=z.dtype)
 
     def backward(self, g):
+        w = self.weights * self.scale
+        if _kernels_gpu.handles(self.p, g):
+            return _kernels_gpu.softmax_cross_entropy_backward(self.p, self.y, w * g)
         grad = self.p.copy()
         grad[self.rows, self.y] -= 1
-        w = self.weights * self.scale
         if self.reduction == "none":
             return grad * (g * w)[:, None]
         return grad * (w * g)[:, None]

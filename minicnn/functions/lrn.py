@@ -24,6 +24,7 @@ from typing import Any
 
 from ..backend import get_array_module
 from ..tensor import Function, Tensor, as_tensor
+from . import _kernels_gpu
 from .conv import check_float_input
 
 
@@ -75,6 +76,11 @@ class LocalResponseNorm(Function):
 
     def forward(self, x):
         check_float_input(x, "local_response_norm input x", 4)
+        self.gpu_kernel = _kernels_gpu.handles(x)
+        if self.gpu_kernel:  # one CUDA thread per output sums its channel window
+            y, scale = _kernels_gpu.lrn_forward(x, self.before, self.after, self.a, self.k, self.beta)
+            self.x, self.y, self.scale = x, y, scale
+            return y
         scale = channel_window_sum(x * x, self.before, self.after, nonnegative=True)
         scale *= self.a
         scale += self.k
@@ -84,6 +90,8 @@ class LocalResponseNorm(Function):
         return y
 
     def backward(self, gy):
+        if self.gpu_kernel:
+            return _kernels_gpu.lrn_backward(self.x, self.y, self.scale, gy, self.before, self.after, self.a, self.beta)
         weighted = gy * self.y
         weighted /= self.scale
         # mirrored window: channel c feeds the outputs c - after .. c + before

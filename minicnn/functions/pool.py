@@ -83,7 +83,10 @@ class MaxPool2d(Function):
         win = pool_window(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
         self.win, self.x_shape = win, x.shape
         if get_array_module(x) is not np:
-            y, self.offset = max_pool_forward_xp(x, win)
+            from . import _kernels_gpu
+
+            kernel = _kernels_gpu.max_pool_forward if _kernels_gpu.handles(x) else max_pool_forward_xp
+            y, self.offset = kernel(x, win)  # offset: the winner's i*kw + j, the same convention in both
             return y
         from . import _kernels_cpu
 
@@ -98,7 +101,10 @@ class MaxPool2d(Function):
 
     def backward(self, gy):
         if get_array_module(gy) is not np:
-            return max_pool_backward_xp(gy, self.offset, self.win)
+            from . import _kernels_gpu
+
+            kernel = _kernels_gpu.max_pool_backward if _kernels_gpu.handles(gy) else max_pool_backward_xp
+            return kernel(gy, self.offset, self.win)
         from . import _kernels_cpu
 
         gx = np.zeros(self.x_shape, dtype=gy.dtype)
@@ -159,6 +165,11 @@ class AvgPool2d(Function):
         win = pool_window(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
         self.win = win
         self.divisor = avg_pool_divisor(win, self.count_include_pad, x.dtype, xp)
+        if xp is not np:
+            from . import _kernels_gpu
+
+            if _kernels_gpu.handles(x):
+                return _kernels_gpu.avg_pool_forward(x, win, self.divisor)
         padded = pad_for_windows(x, win, 0.0)
         total = xp.zeros((x.shape[0], x.shape[1], win.out_h, win.out_w), dtype=x.dtype)
         for i in range(win.kh):
@@ -170,6 +181,11 @@ class AvgPool2d(Function):
     def backward(self, gy):
         xp = get_array_module(gy)
         win = self.win
+        if xp is not np:
+            from . import _kernels_gpu
+
+            if _kernels_gpu.handles(gy):
+                return _kernels_gpu.avg_pool_backward(gy, win, self.divisor)
         share = gy / self.divisor
         padded = xp.zeros(gy.shape[:2] + padded_size(win), dtype=gy.dtype)
         for i in range(win.kh):
@@ -214,8 +230,17 @@ class Subsample2d(Function):
         if kh > h or kw > w:
             raise ValueError(f"subsample2d kernel {(kh, kw)} is larger than the input {(h, w)}")
         oh, ow = h // kh, w // kw
-        self.block_sum = x[:, :, : oh * kh, : ow * kw].reshape(n, c, oh, kh, ow, kw).sum(axis=(3, 5))
         self.weight, self.x_shape, self.k = weight, x.shape, (kh, kw)
+        if get_array_module(x) is np:  # one Numba pass: block sums and the scaled output
+            from . import _kernels_cpu
+
+            x = np.ascontiguousarray(x)
+            self.block_sum = np.empty((n, c, oh, ow), dtype=x.dtype)
+            y = np.empty_like(self.block_sum)
+            kernel = _kernels_cpu.pick(_kernels_cpu.subsample_forward, x.size)
+            kernel(x, kh, kw, np.ascontiguousarray(weight), np.ascontiguousarray(bias), self.block_sum, y)
+            return y
+        self.block_sum = x[:, :, : oh * kh, : ow * kw].reshape(n, c, oh, kh, ow, kw).sum(axis=(3, 5))
         return self.block_sum * weight[:, None, None] + bias[:, None, None]
 
     def backward(self, gy):
@@ -223,7 +248,13 @@ class Subsample2d(Function):
         (kh, kw), (n, c, h, w) = self.k, self.x_shape
         oh, ow = gy.shape[2:]
         gx = None
-        if self.needs_grad(0):
+        if self.needs_grad(0) and xp is np:
+            from . import _kernels_cpu
+
+            gx = np.empty(self.x_shape, dtype=gy.dtype)
+            kernel = _kernels_cpu.pick(_kernels_cpu.subsample_backward, gx.size)
+            kernel(np.ascontiguousarray(gy), np.ascontiguousarray(self.weight), kh, kw, gx)
+        elif self.needs_grad(0):
             g_block = (gy * self.weight[:, None, None])[:, :, :, None, :, None]
             gx = xp.zeros(self.x_shape, dtype=gy.dtype)
             gx[:, :, : oh * kh, : ow * kw] = xp.broadcast_to(g_block, (n, c, oh, kh, ow, kw)).reshape(

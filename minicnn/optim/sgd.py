@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..backend import get_array_module
+from ..functions import _kernels_gpu
 from ..tensor import Tensor
 
 
@@ -72,6 +73,12 @@ class SGD(Optimizer):
     def step(self) -> None:
         for p, st in zip(self.params, self.state):
             if p.grad is None:
+                continue
+            if _kernels_gpu.handles(p.data, p.grad, st.get("velocity")):  # one fused CUDA kernel per parameter
+                velocity = _kernels_gpu.sgd_step(p.data, p.grad, self.lr, self.weight_decay, self.momentum,
+                                                 self.nesterov, st.get("velocity"))
+                if velocity is not None:
+                    st["velocity"] = velocity
                 continue
             g = p.grad
             if self.weight_decay:
