@@ -4,8 +4,10 @@
 
     cache: 42%|########            | 9960/23707 [00:07<00:09, 1423.5 it/s]
 
-It is a no-op when ``enabled`` is False, or when the stream is not a terminal
-(a log file, CI) unless ``force=True``. Library code never prints on its own:
+It is a no-op when ``enabled`` is False. When the stream is not a terminal (a
+log file, ``nohup``, CI) it does not draw a bar but writes the same line as plain
+text every ``log_interval`` seconds (60 by default; 0 for silence), so a long run
+sent to a file still says how far it got; ``force=True`` draws the bar anyway. Library code never prints on its own:
 it accepts ``progress`` as a bool or a callback and turns it into a reporter
 with :func:`make_progress`; command-line tools pass ``True``.
 """
@@ -43,6 +45,8 @@ class Progress:
         unit: the name of one step in the rate (``"it"``, ``"B"``, ...).
         min_interval: seconds between two redraws (the last draw is never skipped).
         width: characters of the bar itself.
+        log_interval: on a stream that is not a terminal, seconds between two plain
+            lines (0: none); the final line is written only if an earlier one was.
     """
 
     def __init__(
@@ -56,6 +60,7 @@ class Progress:
         unit: str = "it",
         min_interval: float = 0.1,
         width: int = 24,
+        log_interval: float = 60.0,
     ) -> None:
         self.total = total
         self.desc = desc
@@ -65,6 +70,9 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         is_tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.active = bool(enabled) and (force or is_tty)
+        self.logging = bool(enabled) and not self.active and log_interval > 0
+        self.log_interval = log_interval
+        self._logged = False
         self.done = 0
         self.start_time = time.perf_counter()
         self._last_draw = 0.0
@@ -74,6 +82,13 @@ class Progress:
     def update(self, n: int = 1) -> None:
         """Advance by ``n`` steps and redraw when ``min_interval`` has passed."""
         self.done += n
+        if self.logging:
+            now = time.perf_counter()
+            if now - self._last_draw >= self.log_interval and now - self.start_time >= self.log_interval:
+                self._last_draw, self._logged = now, True
+                self.stream.write(self.render(now) + "\n")
+                self.stream.flush()
+            return
         if not self.active:
             return
         now = time.perf_counter()
@@ -118,6 +133,9 @@ class Progress:
         if self._closed:
             return
         self._closed = True
+        if self.logging and self._logged:
+            self.stream.write(self.render() + "\n")
+            self.stream.flush()
         if self.active:
             self._draw(time.perf_counter())
             self.stream.write("\n")
@@ -168,7 +186,7 @@ def make_progress(
 ) -> Progress | CallbackProgress:
     """Turn a library function's ``progress`` argument into a reporter.
 
-    ``True`` draws a bar on stderr (when it is a terminal), ``False``/``None``
+    ``True`` draws a bar on stderr (a plain line a minute when it is not a terminal), ``False``/``None``
     reports nothing, and a callable receives ``(done, total)`` on every update.
     """
     if callable(progress):

@@ -52,3 +52,36 @@ def test_make_progress_accepts_bool_or_callback():
     assert isinstance(make_progress(False, 3), Progress) and not make_progress(False, 3).active
     assert format_seconds(75.3) == "01:15" and format_seconds(3725) == "1:02:05"
     assert format_seconds(float("inf")) == "?"
+
+
+def test_progress_writes_plain_lines_to_a_log_file(monkeypatch):
+    """Not a terminal: no bar, but one plain line per log_interval, and a final line after one was written."""
+    import io
+
+    from minicnn import progress as progress_module
+
+    clock = [0.0]
+    monkeypatch.setattr(progress_module.time, "perf_counter", lambda: clock[0])
+    stream = io.StringIO()
+    bar = Progress(100, "epoch 1/2", stream=stream, unit="step", log_interval=60.0)
+    for _ in range(50):
+        clock[0] += 1.0
+        bar.update()
+    assert stream.getvalue() == ""  # 50 s: nothing yet
+    for _ in range(30):
+        clock[0] += 1.0
+        bar.update()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and "\r" not in stream.getvalue() and lines[0].startswith("epoch 1/2:  60%")
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and "80/100" in lines[1]
+
+
+def test_progress_short_job_stays_silent_in_a_log_file():
+    import io
+
+    stream = io.StringIO()
+    with Progress(3, "quick", stream=stream) as bar:
+        bar.update(3)
+    assert stream.getvalue() == ""
