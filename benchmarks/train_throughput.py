@@ -6,8 +6,14 @@ number of threads. Prints images/s for each, the ratio minicnn / PyTorch,
 the GFLOP/s achieved and the fraction of this machine's measured float32
 matrix-product rate.
 
+With ``--device gpu`` minicnn runs on CuPy and PyTorch on CUDA (cuDNN autotuning on,
+TF32 off unless ``--torch-tf32``, so both do true float32 arithmetic); each timing is
+bracketed by device synchronisations, and the achieved TFLOP/s is compared with the
+card's float32 peak (see ``benchmarks/gpu_throughput.py`` for the table and its sources).
+
     python benchmarks/train_throughput.py                      # all three nets, batch 64, 2 threads
     python benchmarks/train_throughput.py --nets multitask --steps 20
+    python benchmarks/train_throughput.py --device gpu         # multitask and lenet, batch 256
 """
 from __future__ import annotations
 
@@ -19,13 +25,24 @@ import time
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--nets", default="multitask,gender,lenet", help="comma list of multitask, gender, lenet")
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--steps", type=int, default=10, help="timed steps per library and network")
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="cpu: NumPy vs PyTorch; gpu: CuPy vs CUDA")
+    p.add_argument("--nets", default=None,
+                   help="comma list of multitask, gender, lenet (default: all three on cpu, multitask,lenet on gpu)")
+    p.add_argument("--batch", type=int, default=None, help="images per step (default 64 on cpu, 256 on gpu)")
+    p.add_argument("--steps", type=int, default=None, help="timed steps per library and network (default 10 cpu, 50 gpu)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 2 cpu, 5 gpu)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--variant", default="authors-code", help="paper network variant (authors-code: the 141 MFLOP trunk)")
-    return p.parse_args(argv)
+    p.add_argument("--peak-tflops", type=float, default=None, help="gpu: the card's float32 peak, if not in the table")
+    p.add_argument("--torch-tf32", action="store_true", help="gpu: let PyTorch use TF32 tensor cores (off by default)")
+    args = p.parse_args(argv)
+    gpu = args.device == "gpu"
+    defaults = {"nets": "multitask,lenet" if gpu else "multitask,gender,lenet", "batch": 256 if gpu else 64,
+                "steps": 50 if gpu else 10, "warmup": 5 if gpu else 2}
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
 
 
 ARGS = parse_args() if __name__ == "__main__" else None
@@ -129,7 +146,23 @@ def time_steps(step, warmup: int, steps: int) -> float:
     return (time.perf_counter() - t) / steps
 
 
+def batch_for(name: str, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A random float32 (batch, 1, 128, 128) batch and the labels of ``name``'s tasks."""
+    x = rng.random((batch, 1, 128, 128), dtype=np.float32)
+    labels = [rng.integers(0, 2, batch), rng.integers(0, 4, batch)]
+    if name == "lenet":
+        labels = [labels[1]]
+    elif name == "gender":
+        labels = [labels[0]]
+    return x, labels
+
+
 def run(args: argparse.Namespace) -> None:
+    if args.device == "gpu":
+        from benchmarks.gpu_throughput import run_gpu
+
+        run_gpu(args)
+        return
     import torch
 
     from benchmarks.torch_models import copy_weights, twin_of
@@ -152,12 +185,7 @@ def run(args: argparse.Namespace) -> None:
         model = build(name, args.variant)
         twin = twin_of(model)
         copy_weights(model, twin)
-        x = rng.random((args.batch, 1, 128, 128), dtype=np.float32)
-        labels = [rng.integers(0, 2, args.batch), rng.integers(0, 4, args.batch)]
-        if name == "lenet":
-            labels = [labels[1]]
-        elif name == "gender":
-            labels = [labels[0]]
+        x, labels = batch_for(name, args.batch, rng)
         tx = torch.from_numpy(x)
         tlabels = [torch.from_numpy(y) for y in labels]
         opt = optim.SGD(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)

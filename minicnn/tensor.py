@@ -116,8 +116,16 @@ class Tensor:
         return Tensor(self.data)
 
     def to(self, device: str) -> "Tensor":
-        """A copy on ``device`` ("cpu" or "gpu"), cut from the graph; self if already there."""
-        if backend.normalize_device(device) == self.device:
+        """A copy on ``device`` ("cpu" or "gpu"), cut from the graph; self if already there.
+
+        Raises:
+            RuntimeError: ``"gpu"`` was asked for but CuPy or a CUDA device is missing
+                (the message names ``pip install .[gpu]``).
+        """
+        device = backend.normalize_device(device)
+        if device == "gpu":
+            backend._require_cupy()
+        if device == self.device:
             return self
         return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
 

@@ -27,3 +27,30 @@ def shared_data() -> Path:
     if path is None:
         pytest.skip("real data not found: set FACESTACK_DATA or place it in ../shared/data")
     return path
+
+
+def _cupy_available() -> bool:
+    from minicnn.backend import cupy_available
+
+    return cupy_available()
+
+
+GPU_SKIP_REASON = "needs CuPy and an NVIDIA GPU (pip install .[gpu]); minicnn.backend.cupy_available() is False"
+
+#: The array backends a test can run on: "cpu" always, "gpu" marked `gpu` and skipped without CuPy and a device.
+BACKENDS = [
+    pytest.param("cpu", id="cpu"),
+    pytest.param("gpu", id="gpu",
+                 marks=[pytest.mark.gpu, pytest.mark.skipif(not _cupy_available(), reason=GPU_SKIP_REASON)]),
+]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The device a test runs its ops on: "cpu", then "gpu" (skipped where CuPy or a CUDA device is missing).
+
+    Tests move their inputs with ``minicnn.backend.to_device(array, backend)`` and compare
+    ``minicnn.backend.to_numpy(output)`` with NumPy or PyTorch references. Module-scoped,
+    so Hypothesis tests can use it (a function-scoped fixture fails its health check).
+    """
+    return request.param

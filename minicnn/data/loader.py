@@ -77,7 +77,11 @@ class BatchLoader:
         mean, std: (C,) for "standardize"; computed from ``indices`` when omitted.
         seed: seeds the order and the augmentation.
         prefetch: batches assembled ahead in a background thread (0 = none, no thread).
-        device: ``"cpu"`` or ``"gpu"``.
+        device: ``"cpu"`` or ``"gpu"``: where the batches' ``x`` and labels are put.
+
+    Raises:
+        RuntimeError: ``device="gpu"`` without CuPy or a CUDA device (the message names
+            ``pip install .[gpu]``), at construction rather than at the first batch.
     """
 
     def __init__(
@@ -122,6 +126,8 @@ class BatchLoader:
         self.seed = seed
         self.prefetch = prefetch
         self.device = backend.normalize_device(device)
+        if self.device == "gpu":
+            backend._require_cupy()
         self.epoch = 0
 
     def __len__(self) -> int:

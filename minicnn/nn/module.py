@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Iterator
 
-import numpy as np
-
 from .. import backend
 from ..tensor import Tensor
 
@@ -106,8 +104,18 @@ class Module:
 
     # ------------------------------------------------------------- devices
     def to(self, device: str) -> "Module":
-        """Move every parameter to ``device`` ("cpu" or "gpu") in place; returns self."""
+        """Move every parameter (and its gradient) to ``device`` ("cpu" or "gpu") in place; returns self.
+
+        An optimiser built before the move follows on its next step: its state arrays
+        (momentum, Adam's moments) move to each parameter's device then.
+
+        Raises:
+            RuntimeError: ``"gpu"`` was asked for but CuPy or a CUDA device is missing
+                (the message names ``pip install .[gpu]``), even for a module without parameters.
+        """
         device = backend.normalize_device(device)
+        if device == "gpu":
+            backend._require_cupy()
         for p in self.parameters():
             if p.device != device:
                 p.data = backend.to_device(p.data, device)
@@ -117,6 +125,7 @@ class Module:
 
     @property
     def device(self) -> str:
+        """The device of the first parameter ("cpu" for a module without parameters)."""
         params = self.parameters()
         return params[0].device if params else "cpu"
 
@@ -126,7 +135,11 @@ class Module:
         return OrderedDict((name, p.data) for name, p in self.named_parameters())
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
-        """Copy arrays into the parameters of the same names, checking shapes (and names if strict)."""
+        """Copy arrays into the parameters of the same names, checking shapes (and names if strict).
+
+        The values are copied (to each parameter's device and dtype): changing the
+        given arrays afterwards, or training the module, never changes the other.
+        """
         own = dict(self.named_parameters())
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
@@ -140,7 +153,7 @@ class Module:
             if tuple(value.shape) != p.shape:
                 raise ValueError(f"load_state_dict: {name} has shape {tuple(value.shape)} in the file, {p.shape} in the model")
             xp = backend.get_array_module(p.data)
-            p.data = xp.asarray(np.asarray(value, dtype=p.data.dtype))
+            p.data = xp.array(value, dtype=p.data.dtype)  # a copy, never a view of the caller's array
 
     def extra_repr(self) -> str:
         return ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..backend import get_array_module
+from ..backend import device_of, get_array_module, to_device
 from ..functions import _kernels_gpu
 from ..tensor import Tensor
 
@@ -33,6 +33,14 @@ class Optimizer:
 
     def step(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _state_on_device(self, p: Tensor, st: dict[str, Any]) -> dict[str, Any]:
+        """Move ``st``'s arrays to ``p``'s device (the model was moved after the optimiser was built)."""
+        xp = get_array_module(p.data)
+        for name, value in st.items():
+            if hasattr(value, "shape") and get_array_module(value) is not xp:
+                st[name] = to_device(value, device_of(p.data))
+        return st
 
     def state_dict(self) -> dict[str, Any]:
         """Arrays and numbers needed to resume exactly (flat names for an .npz)."""
@@ -74,6 +82,7 @@ class SGD(Optimizer):
         for p, st in zip(self.params, self.state):
             if p.grad is None:
                 continue
+            st = self._state_on_device(p, st)
             if _kernels_gpu.handles(p.data, p.grad, st.get("velocity")):  # one fused CUDA kernel per parameter
                 velocity = _kernels_gpu.sgd_step(p.data, p.grad, self.lr, self.weight_decay, self.momentum,
                                                  self.nesterov, st.get("velocity"))
@@ -107,6 +116,7 @@ class Adam(Optimizer):
         for p, st in zip(self.params, self.state):
             if p.grad is None:
                 continue
+            st = self._state_on_device(p, st)
             xp = get_array_module(p.data)
             g = p.grad
             if self.weight_decay:

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import nn
+from .. import backend, nn
 from ..data import Augment, BatchLoader, PreprocessSettings, age_bins, build_cache, read_faces
 from ..data.labels import GENDER_NAMES
 from ..data.split import split_for_cache, stratified_split
@@ -259,6 +259,11 @@ def _epoch_line(row: dict[str, Any], tasks: list[Task], epochs: int) -> str:
 def main(experiment: Experiment, argv: list[str] | None = None) -> int:
     """Run ``experiment`` with the command line ``argv``; returns the exit status."""
     settings, resuming = resolve_settings(experiment, argv)
+    if settings.device == "gpu":  # before reading any data: fail at once, naming the fix
+        try:
+            backend._require_cupy()
+        except RuntimeError as error:
+            raise SystemExit(f"--device gpu: {error}") from error
     out = Path(settings.out)
     if not resuming and (out / "checkpoint.npz").exists():
         raise SystemExit(f"{out} already holds a run: pass --resume to continue it, or another --out")

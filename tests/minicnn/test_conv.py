@@ -1,10 +1,14 @@
-"""conv2d: gradient checks, the naive loop twin, PyTorch, im2col paths, dtypes and input errors."""
+"""conv2d: gradient checks, the naive loop twin, PyTorch, im2col paths, dtypes and input errors.
+
+Tests taking the ``backend`` fixture run on the CPU and, where CuPy and a GPU exist, on the GPU
+(inputs moved with ``to_device``, outputs compared after ``to_numpy``)."""
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from minicnn import Tensor, no_grad
+from minicnn.backend import to_device, to_numpy
 from minicnn.functions import _im2col, conv
 from minicnn.functions._im2col import col2im, col2im_xp, im2col, im2col_xp, make_window
 from minicnn.functions.conv import conv2d
@@ -19,8 +23,14 @@ STRIDES = [1, 2, (2, 1)]
 PADDINGS = [0, 1, (1, 0), "same", "valid"]
 
 
-def leaf(a):
-    return Tensor(np.asarray(a), requires_grad=True)
+def leaf(a, device="cpu"):
+    """A Tensor needing a gradient, on ``device``."""
+    return Tensor(to_device(np.asarray(a), device), requires_grad=True)
+
+
+def on(device, *arrays):
+    """Tensors (no gradient) of ``arrays`` on ``device``."""
+    return [Tensor(to_device(np.asarray(a), device)) for a in arrays]
 
 
 def torch_conv_same(x, w, b, stride):
@@ -39,17 +49,17 @@ def torch_conv(x, w, b, stride, padding):
 @pytest.mark.parametrize("kernel", KERNELS, ids=str)
 @pytest.mark.parametrize("stride", STRIDES, ids=str)
 @pytest.mark.parametrize("padding", PADDINGS, ids=str)
-def test_conv2d_gradcheck_grid(kernel, stride, padding):
+def test_conv2d_gradcheck_grid(kernel, stride, padding, backend):
     rng = np.random.default_rng(11)
-    x = leaf(rng.uniform(-1, 1, (2, 2, 5, 4)))
-    w = leaf(rng.uniform(-1, 1, (3, 2) + kernel))
-    b = leaf(rng.uniform(-1, 1, 3))
+    x = leaf(rng.uniform(-1, 1, (2, 2, 5, 4)), backend)
+    w = leaf(rng.uniform(-1, 1, (3, 2) + kernel), backend)
+    b = leaf(rng.uniform(-1, 1, 3), backend)
     assert_gradcheck(lambda x, w, b: conv2d(x, w, b, stride, padding), [x, w, b], eps=1e-5)
 
 
-def test_conv2d_gradcheck_without_bias_and_wide_kernel():
+def test_conv2d_gradcheck_without_bias_and_wide_kernel(backend):
     rng = np.random.default_rng(12)
-    x, w = leaf(rng.uniform(-1, 1, (1, 3, 4, 7))), leaf(rng.uniform(-1, 1, (2, 3, 2, 5)))
+    x, w = leaf(rng.uniform(-1, 1, (1, 3, 4, 7)), backend), leaf(rng.uniform(-1, 1, (2, 3, 2, 5)), backend)
     assert_gradcheck(lambda x, w: conv2d(x, w, None, (1, 2), (2, 1)), [x, w], eps=1e-5)
 
 
@@ -73,26 +83,26 @@ def conv_cases(draw):
 
 @settings(max_examples=25, deadline=None)
 @given(conv_cases())
-def test_conv2d_equals_naive(case):
+def test_conv2d_equals_naive(backend, case):
     (x, w, b), stride, padding, _ = case
-    y = conv2d(Tensor(x), Tensor(w), Tensor(b), stride, padding).data
+    y = to_numpy(conv2d(*on(backend, x, w, b), stride, padding).data)
     np.testing.assert_allclose(y, conv2d_naive(x, w, b, stride, padding), rtol=1e-10, atol=1e-12)
 
 
 @settings(max_examples=25, deadline=None)
 @given(conv_cases())
-def test_conv2d_equals_torch_forward_and_gradients(case):
+def test_conv2d_equals_torch_forward_and_gradients(backend, case):
     (x, w, b), stride, padding, rng = case
-    ours = [leaf(a) for a in (x, w, b)]
+    ours = [leaf(a, backend) for a in (x, w, b)]
     y = conv2d(*ours, stride, padding)
     upstream = rng.standard_normal(y.shape)
-    y.backward(upstream)
+    y.backward(to_device(upstream, backend))
     theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
     y_ref = torch_conv(*theirs, stride, padding)
     y_ref.backward(torch.tensor(upstream))
-    np.testing.assert_allclose(y.data, y_ref.detach().numpy(), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(to_numpy(y.data), y_ref.detach().numpy(), rtol=1e-6, atol=1e-12)
     for mine, ref in zip(ours, theirs):
-        np.testing.assert_allclose(mine.grad, ref.grad.numpy(), rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(to_numpy(mine.grad), ref.grad.numpy(), rtol=1e-6, atol=1e-12)
 
 
 def test_same_padding_matches_tensorflow_rule():
@@ -104,10 +114,10 @@ def test_same_padding_matches_tensorflow_rule():
     assert (win.pad_top, win.pad_bottom, win.out_h) == (0, 0, 2)
 
 
-def test_conv2d_same_on_paper_first_layer_equals_torch():
+def test_conv2d_same_on_paper_first_layer_equals_torch(backend):
     rng = np.random.default_rng(3)
     x, w, b = rng.standard_normal((1, 1, 128, 128)), rng.standard_normal((4, 1, 7, 7)), rng.standard_normal(4)
-    y = conv2d(Tensor(x), Tensor(w), Tensor(b), 2, "same").data
+    y = to_numpy(conv2d(*on(backend, x, w, b), 2, "same").data)
     y_ref = F.conv2d(F.pad(torch.tensor(x), (2, 3, 2, 3)), torch.tensor(w), torch.tensor(b), stride=2)
     assert y.shape == (1, 4, 64, 64)
     np.testing.assert_allclose(y, y_ref.numpy(), rtol=1e-6, atol=1e-12)
@@ -149,15 +159,15 @@ def test_chunked_batch_equals_one_chunk(monkeypatch, need):
             np.testing.assert_allclose(c, a, rtol=1e-12, atol=1e-12)
 
 
-def test_float32_in_float32_out_and_gradients():
+def test_float32_in_float32_out_and_gradients(backend):
     rng = np.random.default_rng(6)
-    x, w, b = (leaf(rng.standard_normal(s).astype(np.float32)) for s in [(2, 3, 8, 8), (4, 3, 3, 3), (4,)])
+    x, w, b = (leaf(rng.standard_normal(s).astype(np.float32), backend) for s in [(2, 3, 8, 8), (4, 3, 3, 3), (4,)])
     y = conv2d(x, w, b, 1, "same")
-    y.backward(np.ones(y.shape, np.float32))
+    y.backward(to_device(np.ones(y.shape, np.float32), backend))
     assert y.dtype == np.float32
     assert x.grad.dtype == w.grad.dtype == b.grad.dtype == np.float32
-    ref = conv2d_naive(*(t.data.astype(np.float64) for t in (x, w, b)), 1, "same")
-    np.testing.assert_allclose(y.data, ref, rtol=1e-4, atol=1e-5)
+    ref = conv2d_naive(*(to_numpy(t.data).astype(np.float64) for t in (x, w, b)), 1, "same")
+    np.testing.assert_allclose(to_numpy(y.data), ref, rtol=1e-4, atol=1e-5)
 
 
 def test_no_grad_keeps_no_columns():
@@ -207,13 +217,13 @@ def test_window_output_size_matches_torch_ceil_mode():
     assert (win.ksize, win.out_size) == (6, win.out_h * win.out_w)
 
 
-def test_second_backward_recomputes_freed_columns():
+def test_second_backward_recomputes_freed_columns(backend):
     rng = np.random.default_rng(7)
-    x, w = leaf(rng.standard_normal((2, 2, 5, 5))), leaf(rng.standard_normal((3, 2, 3, 3)))
+    x, w = leaf(rng.standard_normal((2, 2, 5, 5)), backend), leaf(rng.standard_normal((3, 2, 3, 3)), backend)
     y = conv2d(x, w, None, 1, 1)
-    upstream = rng.standard_normal(y.shape)
+    upstream = to_device(rng.standard_normal(y.shape), backend)
     y.backward(upstream)
-    first = w.grad.copy(), x.grad.copy()
+    first = to_numpy(w.grad).copy(), to_numpy(x.grad).copy()
     y.backward(upstream)  # gradients accumulate: twice the first
-    np.testing.assert_allclose(w.grad, 2 * first[0], rtol=1e-12)
-    np.testing.assert_allclose(x.grad, 2 * first[1], rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(w.grad), 2 * first[0], rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(x.grad), 2 * first[1], rtol=1e-12)

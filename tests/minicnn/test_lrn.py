@@ -1,10 +1,14 @@
-"""local_response_norm: gradient checks, the naive twin, PyTorch (both alpha conventions), dtypes, errors."""
+"""local_response_norm: gradient checks, the naive twin, PyTorch (both alpha conventions), dtypes, errors.
+
+Tests taking the ``backend`` fixture run on the CPU and, where CuPy and a GPU exist, on the GPU
+(inputs moved with ``to_device``, outputs compared after ``to_numpy``)."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minicnn import Tensor
+from minicnn.backend import to_device, to_numpy
 from minicnn.functions.lrn import channel_window_sum, local_response_norm
 from minicnn.functions.naive import local_response_norm_naive
 from minicnn.gradcheck import assert_gradcheck
@@ -13,15 +17,16 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 
-def leaf(a):
-    return Tensor(np.asarray(a), requires_grad=True)
+def leaf(a, device="cpu"):
+    """A Tensor needing a gradient, on ``device``."""
+    return Tensor(to_device(np.asarray(a), device), requires_grad=True)
 
 
 @pytest.mark.parametrize("alpha_over_size", [True, False], ids=["caffe", "tf"])
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 11])
 @pytest.mark.parametrize("beta", [0.75, 0.6])
-def test_lrn_gradcheck(size, alpha_over_size, beta):
-    x = leaf(np.random.default_rng(31).uniform(-2, 2, (2, 6, 3, 2)))
+def test_lrn_gradcheck(size, alpha_over_size, beta, backend):
+    x = leaf(np.random.default_rng(31).uniform(-2, 2, (2, 6, 3, 2)), backend)
     assert_gradcheck(lambda x: local_response_norm(x, size, 0.5, beta, 1.5, alpha_over_size), [x], eps=1e-5)
 
 
@@ -37,45 +42,47 @@ def lrn_cases(draw):
 
 @settings(max_examples=25, deadline=None)
 @given(lrn_cases(), st.booleans())
-def test_lrn_equals_naive_and_torch(case, alpha_over_size):
+def test_lrn_equals_naive_and_torch(backend, case, alpha_over_size):
     x, size, beta, k, rng = case
     alpha = 0.5  # large, so that a wrong window or convention cannot hide
-    mine = leaf(x)
+    mine = leaf(x, backend)
     y = local_response_norm(mine, size, alpha, beta, k, alpha_over_size)
-    np.testing.assert_allclose(y.data, local_response_norm_naive(x, size, alpha, beta, k, alpha_over_size), rtol=1e-10)
+    y_host = to_numpy(y.data)
+    np.testing.assert_allclose(y_host, local_response_norm_naive(x, size, alpha, beta, k, alpha_over_size), rtol=1e-10)
     upstream = rng.standard_normal(y.shape)
-    y.backward(upstream)
+    y.backward(to_device(upstream, backend))
     theirs = torch.tensor(x, requires_grad=True)
     torch_alpha = alpha if alpha_over_size else alpha * size  # torch always divides by size
     y_ref = F.local_response_norm(theirs, size, torch_alpha, beta, k)
     y_ref.backward(torch.tensor(upstream))
-    np.testing.assert_allclose(y.data, y_ref.detach().numpy(), rtol=1e-6, atol=1e-12)
-    np.testing.assert_allclose(mine.grad, theirs.grad.numpy(), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(y_host, y_ref.detach().numpy(), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(to_numpy(mine.grad), theirs.grad.numpy(), rtol=1e-6, atol=1e-12)
 
 
-def test_tensorflow_convention_on_paper_settings():
+def test_tensorflow_convention_on_paper_settings(backend):
     """TF depth_radius 5, bias 1, alpha 1e-4 (not divided), beta 0.75: y = x / (1 + 1e-4 * sum of 11 squares)^0.75."""
     x = np.random.default_rng(32).uniform(0, 30, (2, 32, 3, 3))
-    y = local_response_norm(Tensor(x), 11, 1e-4, 0.75, 1.0, alpha_over_size=False).data
+    y = to_numpy(local_response_norm(Tensor(to_device(x, backend)), 11, 1e-4, 0.75, 1.0, alpha_over_size=False).data)
     padded = np.pad(x**2, ((0, 0), (5, 5), (0, 0), (0, 0)))
     window = sum(padded[:, j : j + 32] for j in range(11))
     np.testing.assert_allclose(y, x / (1 + 1e-4 * window) ** 0.75, rtol=1e-12)
 
 
 @pytest.mark.parametrize("before, after", [(0, 0), (2, 1), (1, 2), (5, 5), (9, 0)])
-def test_channel_window_sum(before, after):
+def test_channel_window_sum(before, after, backend):
     a = np.random.default_rng(33).standard_normal((2, 6, 2, 3))
     expected = np.stack([a[:, max(c - before, 0) : c + after + 1].sum(axis=1) for c in range(6)], axis=1)
-    np.testing.assert_allclose(channel_window_sum(a, before, after), expected, rtol=1e-12, atol=1e-12)
+    got = to_numpy(channel_window_sum(to_device(a, backend), before, after))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_float32_in_float32_out_and_gradients():
-    x = leaf(np.random.default_rng(34).uniform(0, 5, (2, 16, 4, 4)).astype(np.float32))
+def test_float32_in_float32_out_and_gradients(backend):
+    x = leaf(np.random.default_rng(34).uniform(0, 5, (2, 16, 4, 4)).astype(np.float32), backend)
     y = local_response_norm(x, 5, 1e-3, 0.75, 1.0)
-    y.backward(np.ones(y.shape, np.float32))
+    y.backward(to_device(np.ones(y.shape, np.float32), backend))
     assert y.dtype == np.float32 and x.grad.dtype == np.float32
-    ref = local_response_norm_naive(x.data.astype(np.float64), 5, 1e-3, 0.75, 1.0)
-    np.testing.assert_allclose(y.data, ref, rtol=1e-5)
+    ref = local_response_norm_naive(to_numpy(x.data).astype(np.float64), 5, 1e-3, 0.75, 1.0)
+    np.testing.assert_allclose(to_numpy(y.data), ref, rtol=1e-5 if backend == "cpu" else 1e-4)
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,13 @@
-"""Modules: parameters, names, modes, save/load, and the paper's networks equal their PyTorch twins."""
+"""Modules: parameters, names, modes, save/load, and the paper's networks equal their PyTorch twins.
+
+Tests taking the ``backend`` fixture run on the CPU and, where CuPy and a GPU exist, on the GPU
+(the model moved with ``Module.to``, outputs compared after ``to_numpy``)."""
 import numpy as np
 import pytest
 
 import minicnn
 from minicnn import Tensor, nn
+from minicnn.backend import to_device, to_numpy
 from minicnn.models import GenderNet, LeNetAge, MultiTaskNet, paper_init
 
 torch = pytest.importorskip("torch")
@@ -48,6 +52,15 @@ def test_load_state_dict_reports_names_and_shapes(tmp_path):
         minicnn.load(tmp_path / "nope.npz")
 
 
+def test_load_state_dict_copies_the_arrays():
+    model = nn.Sequential(nn.Linear(3, 2))
+    state = {"0.weight": np.ones((2, 3), np.float32), "0.bias": np.zeros(2, np.float32)}
+    model.load_state_dict(state)
+    model[0].weight.data -= 1.0  # an optimiser's in-place update
+    state["0.bias"][:] = 5.0
+    assert np.all(state["0.weight"] == 1.0) and np.all(model[0].bias.data == 0.0)
+
+
 def test_saved_file_needs_no_pickle(tmp_path):
     path = minicnn.save(nn.Linear(2, 2), tmp_path / "l.npz")
     with np.load(path, allow_pickle=False) as f:
@@ -56,40 +69,42 @@ def test_saved_file_needs_no_pickle(tmp_path):
 
 @pytest.mark.parametrize("variant", ["authors-code", "paper"])
 @pytest.mark.parametrize("net", ["multitask", "gender"])
-def test_paper_networks_equal_pytorch_twins(net, variant):
+def test_paper_networks_equal_pytorch_twins(net, variant, backend):
     model = (MultiTaskNet if net == "multitask" else GenderNet)(variant=variant, dropout=0.0)
     paper_init(model, rng=1)
     twin = twin_of(model).double()
     copy_weights(model, twin)
     for p in model.parameters():
         p.data = p.data.astype(np.float64)
+    model.to(backend)
     x = np.random.default_rng(0).random((2, 1, 128, 128))
-    out = model(Tensor(x))
+    out = model(Tensor(to_device(x, backend)))
     ref = twin(torch.from_numpy(x))
     outs, refs = (out, ref) if isinstance(out, tuple) else ((out,), (ref,))
     for o, r in zip(outs, refs):
-        np.testing.assert_allclose(o.data, r.detach().numpy(), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(to_numpy(o.data), r.detach().numpy(), rtol=1e-6, atol=1e-9)
     # gradients of every parameter agree too
     sum(o.sum() for o in outs).backward()
     sum(r.sum() for r in refs).backward()
     tparams = dict(twin.named_parameters())
     for name, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad, tparams[name].grad.numpy(), rtol=1e-5, atol=1e-8, err_msg=name)
+        np.testing.assert_allclose(to_numpy(p.grad), tparams[name].grad.numpy(), rtol=1e-5, atol=1e-8, err_msg=name)
 
 
-def test_lenet_shapes_and_twin():
+def test_lenet_shapes_and_twin(backend):
     model = LeNetAge()
     twin = twin_of(model)
     copy_weights(model, twin)
+    model.to(backend)
     x = np.random.default_rng(0).random((2, 1, 128, 128), dtype=np.float32)
-    out = model(Tensor(x))
+    out = model(Tensor(to_device(x, backend)))
     assert out.shape == (2, 4) and out.dtype == np.float32
-    np.testing.assert_allclose(out.data, twin(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(out.data), twin(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_models_keep_float32():
-    model = MultiTaskNet(variant="paper")
-    x = Tensor(np.random.default_rng(0).random((2, 1, 128, 128), dtype=np.float32))
+def test_models_keep_float32(backend):
+    model = MultiTaskNet(variant="paper").to(backend)
+    x = Tensor(to_device(np.random.default_rng(0).random((2, 1, 128, 128), dtype=np.float32), backend))
     g, a = model(x)
     assert g.dtype == a.dtype == np.float32
     (g.sum() + a.sum()).backward()

@@ -1,10 +1,14 @@
-"""max_pool2d, avg_pool2d, subsample2d: gradient checks, naive twins, PyTorch, both CPU paths, dtypes, errors."""
+"""max_pool2d, avg_pool2d, subsample2d: gradient checks, naive twins, PyTorch, both CPU paths, dtypes, errors.
+
+Tests taking the ``backend`` fixture run on the CPU and, where CuPy and a GPU exist, on the GPU
+(inputs moved with ``to_device``, outputs compared after ``to_numpy``)."""
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from minicnn import Tensor
+from minicnn.backend import to_device, to_numpy
 from minicnn.functions import pool
 from minicnn.functions._im2col import make_window
 from minicnn.functions.naive import avg_pool2d_naive, max_pool2d_naive, subsample2d_naive
@@ -34,8 +38,14 @@ def distinct(shape, seed):
     return rng.permutation(int(np.prod(shape))).reshape(shape) * 0.1 - 1.0
 
 
-def leaf(a):
-    return Tensor(np.asarray(a), requires_grad=True)
+def leaf(a, device="cpu"):
+    """A Tensor needing a gradient, on ``device``."""
+    return Tensor(to_device(np.asarray(a), device), requires_grad=True)
+
+
+def on(device, *arrays):
+    """Tensors (no gradient) of ``arrays`` on ``device``."""
+    return [Tensor(to_device(np.asarray(a), device)) for a in arrays]
 
 
 def torch_same_pad(x, kernel, stride, value):
@@ -45,22 +55,22 @@ def torch_same_pad(x, kernel, stride, value):
 
 
 @pytest.mark.parametrize("kernel, stride, padding, ceil_mode", GRID, ids=str)
-def test_max_pool_gradcheck_grid(kernel, stride, padding, ceil_mode):
-    x = leaf(distinct((2, 2, 7, 6), seed=21))
+def test_max_pool_gradcheck_grid(kernel, stride, padding, ceil_mode, backend):
+    x = leaf(distinct((2, 2, 7, 6), seed=21), backend)
     assert_gradcheck(lambda x: max_pool2d(x, kernel, stride, padding, ceil_mode), [x], eps=1e-5)
 
 
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("kernel, stride, padding, ceil_mode", GRID, ids=str)
-def test_avg_pool_gradcheck_grid(kernel, stride, padding, ceil_mode, count_include_pad):
-    x = leaf(np.random.default_rng(22).uniform(-1, 1, (2, 2, 7, 6)))
+def test_avg_pool_gradcheck_grid(kernel, stride, padding, ceil_mode, count_include_pad, backend):
+    x = leaf(np.random.default_rng(22).uniform(-1, 1, (2, 2, 7, 6)), backend)
     assert_gradcheck(lambda x: avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad), [x], eps=1e-5)
 
 
 @pytest.mark.parametrize("kernel", [2, 3, (2, 3)], ids=str)
-def test_subsample_gradcheck(kernel):
+def test_subsample_gradcheck(kernel, backend):
     rng = np.random.default_rng(23)
-    x, w, b = leaf(rng.uniform(-1, 1, (2, 3, 7, 8))), leaf(rng.uniform(-1, 1, 3)), leaf(rng.uniform(-1, 1, 3))
+    x, w, b = (leaf(rng.uniform(-1, 1, shape), backend) for shape in ((2, 3, 7, 8), 3, 3))
     assert_gradcheck(lambda x, w, b: subsample2d(x, w, b, kernel), [x, w, b], eps=1e-5)
 
 
@@ -88,34 +98,36 @@ def torch_pool(fn, x, kernel, stride, padding, ceil_mode, fill, **kw):
     return fn(x, kernel, stride, 0 if padding == "valid" else padding, ceil_mode=ceil_mode, **kw)
 
 
-def check_against_torch(ours_fn, torch_fn, x, settings_, rng, fill, **kw):
-    mine = leaf(x)
+def check_against_torch(ours_fn, torch_fn, x, settings_, rng, fill, device="cpu", **kw):
+    mine = leaf(x, device)
     y = ours_fn(mine, *settings_, **kw)
     upstream = rng.standard_normal(y.shape)
-    y.backward(upstream)
+    y.backward(to_device(upstream, device))
     theirs = torch.tensor(x, requires_grad=True)
     y_ref = torch_pool(torch_fn, theirs, *settings_, fill, **kw)
     y_ref.backward(torch.tensor(upstream))
-    np.testing.assert_allclose(y.data, y_ref.detach().numpy(), rtol=1e-6, atol=1e-12)
-    np.testing.assert_allclose(mine.grad, theirs.grad.numpy(), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(to_numpy(y.data), y_ref.detach().numpy(), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(to_numpy(mine.grad), theirs.grad.numpy(), rtol=1e-6, atol=1e-12)
 
 
 @settings(max_examples=25, deadline=None)
 @given(pool_cases())
-def test_max_pool_equals_naive_and_torch(case):
+def test_max_pool_equals_naive_and_torch(backend, case):
     x, settings_, rng = case
-    np.testing.assert_array_equal(max_pool2d(Tensor(x), *settings_).data, max_pool2d_naive(x, *settings_))
-    check_against_torch(max_pool2d, F.max_pool2d, x, settings_, rng, -float("inf"))
+    y = to_numpy(max_pool2d(*on(backend, x), *settings_).data)
+    np.testing.assert_array_equal(y, max_pool2d_naive(x, *settings_))
+    check_against_torch(max_pool2d, F.max_pool2d, x, settings_, rng, -float("inf"), backend)
 
 
 @settings(max_examples=25, deadline=None)
 @given(pool_cases(), st.booleans())
-def test_avg_pool_equals_naive_and_torch(case, count_include_pad):
+def test_avg_pool_equals_naive_and_torch(backend, case, count_include_pad):
     x, settings_, rng = case
-    y = avg_pool2d(Tensor(x), *settings_, count_include_pad=count_include_pad).data
+    y = to_numpy(avg_pool2d(*on(backend, x), *settings_, count_include_pad=count_include_pad).data)
     np.testing.assert_allclose(y, avg_pool2d_naive(x, *settings_, count_include_pad), rtol=1e-12)
     if settings_[2] != "same" or count_include_pad:  # TF 'same' without the pad count has no torch twin
-        check_against_torch(avg_pool2d, F.avg_pool2d, x, settings_, rng, 0.0, count_include_pad=count_include_pad)
+        check_against_torch(avg_pool2d, F.avg_pool2d, x, settings_, rng, 0.0, backend,
+                            count_include_pad=count_include_pad)
 
 
 @settings(max_examples=25, deadline=None)
@@ -131,55 +143,56 @@ def test_max_pool_numba_and_slicing_paths_agree(case):
     np.testing.assert_allclose(fn.backward(upstream), pool.max_pool_backward_xp(upstream, offset, win), rtol=1e-12)
 
 
-def test_max_pool_ties_go_to_first_maximum_like_torch():
+def test_max_pool_ties_go_to_first_maximum_like_torch(backend):
     x = np.zeros((1, 2, 5, 5))
     x[0, 1, 1:4, 1:4] = 3.0  # channel 0 all ties at 0, channel 1 a plateau of ties at 3
     upstream = np.arange(1.0, 1 + 2 * 3 * 3).reshape(1, 2, 3, 3)
     ref = torch.tensor(x, requires_grad=True)
     F.max_pool2d(ref, 3, 2, 1).backward(torch.tensor(upstream))
-    mine = leaf(x)
-    max_pool2d(mine, 3, 2, 1).backward(upstream)
-    np.testing.assert_array_equal(mine.grad, ref.grad.numpy())
+    mine = leaf(x, backend)
+    max_pool2d(mine, 3, 2, 1).backward(to_device(upstream, backend))
+    np.testing.assert_array_equal(to_numpy(mine.grad), ref.grad.numpy())
     win = pool.pool_window(x, 3, 2, 1, False)
     _, offset = pool.max_pool_forward_xp(x, win)
     np.testing.assert_array_equal(pool.max_pool_backward_xp(upstream, offset, win), ref.grad.numpy())
 
 
-def test_all_minus_inf_windows_send_gradient_to_first_inside_pixel_like_torch():
+def test_all_minus_inf_windows_send_gradient_to_first_inside_pixel_like_torch(backend):
     x = np.full((1, 1, 5, 4), -np.inf)
     upstream = np.arange(1.0, 7.0).reshape(1, 1, 3, 2)
     ref = torch.tensor(x, requires_grad=True)
     F.max_pool2d(ref, 3, 2, 1).backward(torch.tensor(upstream))
-    mine = leaf(x)
-    max_pool2d(mine, 3, 2, 1).backward(upstream)
-    np.testing.assert_array_equal(mine.grad, ref.grad.numpy())
+    mine = leaf(x, backend)
+    max_pool2d(mine, 3, 2, 1).backward(to_device(upstream, backend))
+    np.testing.assert_array_equal(to_numpy(mine.grad), ref.grad.numpy())
     win = pool.pool_window(x, 3, 2, 1, False)
     _, offset = pool.max_pool_forward_xp(x, win)
     np.testing.assert_array_equal(pool.max_pool_backward_xp(upstream, offset, win), ref.grad.numpy())
 
 
-def test_max_pool_propagates_nan_like_torch():
+def test_max_pool_propagates_nan_like_torch(backend):
     x = distinct((1, 1, 6, 6), seed=3)
     x[0, 0, 1, 1] = x[0, 0, 2, 2] = x[0, 0, 4, 0] = np.nan  # two NaNs in one window: the last one wins
     upstream = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
     ref = torch.tensor(x, requires_grad=True)
     y_ref = F.max_pool2d(ref, 3, 2, 1)
     y_ref.backward(torch.tensor(upstream))
-    mine = leaf(x)
+    mine = leaf(x, backend)
     y = max_pool2d(mine, 3, 2, 1)
-    y.backward(upstream)
-    assert np.isnan(y.data).any() and np.isfinite(y.data).any()
-    np.testing.assert_array_equal(y.data, y_ref.detach().numpy())
-    np.testing.assert_array_equal(mine.grad, ref.grad.numpy())
+    y.backward(to_device(upstream, backend))
+    y_host = to_numpy(y.data)
+    assert np.isnan(y_host).any() and np.isfinite(y_host).any()
+    np.testing.assert_array_equal(y_host, y_ref.detach().numpy())
+    np.testing.assert_array_equal(to_numpy(mine.grad), ref.grad.numpy())
     win = pool.pool_window(x, 3, 2, 1, False)
     y_xp, offset = pool.max_pool_forward_xp(x, win)
     np.testing.assert_array_equal(y_xp, y_ref.detach().numpy())
     np.testing.assert_array_equal(pool.max_pool_backward_xp(upstream, offset, win), ref.grad.numpy())
 
 
-def test_tf_same_max_pool_on_paper_shape():
+def test_tf_same_max_pool_on_paper_shape(backend):
     x = distinct((1, 2, 64, 64), seed=4)
-    y = max_pool2d(Tensor(x), 3, 2, "same").data
+    y = to_numpy(max_pool2d(*on(backend, x), 3, 2, "same").data)
     y_ref = F.max_pool2d(F.pad(torch.tensor(x), (0, 1, 0, 1), value=-float("inf")), 3, 2)
     assert y.shape == (1, 2, 32, 32)
     np.testing.assert_array_equal(y, y_ref.numpy())
@@ -187,24 +200,28 @@ def test_tf_same_max_pool_on_paper_shape():
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(2, 9), st.integers(2, 9), st.integers(1, 3), st.integers(0, 99))
-def test_subsample_equals_naive(n, c, h, w, k, seed):
+def test_subsample_equals_naive(backend, n, c, h, w, k, seed):
     assume(k <= min(h, w))
     rng = np.random.default_rng(seed)
     x, wt, b = rng.standard_normal((n, c, h, w)), rng.standard_normal(c), rng.standard_normal(c)
-    y = subsample2d(Tensor(x), Tensor(wt), Tensor(b), k).data
+    y = to_numpy(subsample2d(*on(backend, x, wt, b), k).data)
     np.testing.assert_allclose(y, subsample2d_naive(x, wt, b, k), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("op", ["max", "avg", "subsample"])
-def test_float32_in_float32_out_and_gradients(op):
-    x = leaf(distinct((2, 3, 8, 8), seed=5).astype(np.float32))
-    params = [leaf(np.ones(3, np.float32)), leaf(np.zeros(3, np.float32))]
+def test_float32_in_float32_out_and_gradients(op, backend):
+    x64 = distinct((2, 3, 8, 8), seed=5)
+    x = leaf(x64.astype(np.float32), backend)
+    params = [leaf(np.ones(3, np.float32), backend), leaf(np.zeros(3, np.float32), backend)]
     y = {"max": lambda: max_pool2d(x, 3, 2, "same"), "avg": lambda: avg_pool2d(x, 3, 2, 1, True),
          "subsample": lambda: subsample2d(x, *params)}[op]()
-    y.backward(np.ones(y.shape, np.float32))
+    y.backward(to_device(np.ones(y.shape, np.float32), backend))
     assert y.dtype == np.float32 and x.grad.dtype == np.float32
     if op == "subsample":
         assert params[0].grad.dtype == params[1].grad.dtype == np.float32
+    ref = {"max": lambda: max_pool2d_naive(x64, 3, 2, "same"), "avg": lambda: avg_pool2d_naive(x64, 3, 2, 1, True, True),
+           "subsample": lambda: subsample2d_naive(x64, np.ones(3), np.zeros(3), 2)}[op]()
+    np.testing.assert_allclose(to_numpy(y.data), ref, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize(
