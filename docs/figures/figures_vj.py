@@ -4,7 +4,8 @@ Every function takes the output folder, writes one PNG named after the function
 (without ``figure_``) and returns its path. The photo is scikit-image's astronaut
 (``skimage.data.astronaut()``), the cascade OpenCV's ``haarcascade_frontalface_default.xml``
 (shipped with ``opencv-python-headless``, read by ``vj.load_cascade``; OpenCV itself
-runs nothing here).
+runs nothing here) or the one vj ships (``vj.load_cascade(None)``). The AdaBoost
+figure lives in ``figures_vj_train.py`` and is registered here.
 """
 from __future__ import annotations
 
@@ -26,10 +27,13 @@ from vj.integral import integral_image, rect_sum, squared_integral_image  # noqa
 from vj.stats import stage_depths, stage_pass_counts  # noqa: E402
 
 from figures_minicnn import number_grid, save  # noqa: E402
+from figures_vj_train import figure_adaboost_rounds  # noqa: E402
 
 #: Optional packages each figure needs (the test skips a figure whose packages are missing).
 REQUIRES = {
     "haar_first_features": ("cv2", "skimage"),
+    "haar_first_features_vj": ("skimage",),
+    "adaboost_rounds": ("skimage",),
     "cascade_rejection": ("cv2", "skimage"),
     "detection_grouping": ("cv2", "skimage"),
 }
@@ -138,9 +142,9 @@ def normalised_value(feature: HaarFeature, window: np.ndarray) -> float:
     return feature_value(feature, sums, None, 0, 0) / np.sqrt(area * q - s * s)
 
 
-def figure_haar_first_features(out_dir: Path) -> Path:
-    """The weak classifiers of the first stage of OpenCV's frontal-face cascade, on the astronaut's face."""
-    cascade = opencv_cascade()
+def first_stage_on_face(cascade: vj.Cascade, name: str, path: Path) -> Path:
+    """Draw every weak classifier of ``cascade``'s first stage on the astronaut's face as
+    ``cascade`` finds it (its largest box), with each node's value, threshold and leaf."""
     gray = astronaut_gray()
     boxes, _ = vj.detect_multi_scale(gray, cascade, SCALE_FACTOR, 3)
     x, y, w, h = boxes[np.argmax(boxes[:, 2])]
@@ -166,12 +170,23 @@ def figure_haar_first_features(out_dir: Path) -> Path:
                      f"{threshold:+.3f} -> {leaf:+.2f}", fontsize=8)
         ax.tick_params(labelsize=6)
     verdict = "passes" if total >= stage.threshold else "fails"
-    fig.suptitle(f"Stage 0 of haarcascade_frontalface_default.xml on the face vj finds in the astronaut photo "
+    fig.suptitle(f"Stage 0 of {name} on the face vj finds in the astronaut photo "
                  f"(box {w} x {h} px, resized to 24 x 24):\nnormalised feature value vs node threshold -> leaf; "
                  f"leaf sum {total:+.3f} vs stage threshold {stage.threshold:+.3f}: the window {verdict}",
                  fontsize=10)
     fig.tight_layout(h_pad=1.5)
-    return save(fig, out_dir / "haar_first_features.png", dpi=PHOTO_DPI)
+    return save(fig, path, dpi=PHOTO_DPI)
+
+
+def figure_haar_first_features(out_dir: Path) -> Path:
+    """The weak classifiers of the first stage of OpenCV's frontal-face cascade, on the astronaut's face."""
+    return first_stage_on_face(opencv_cascade(), "haarcascade_frontalface_default.xml",
+                               out_dir / "haar_first_features.png")
+
+
+def figure_haar_first_features_vj(out_dir: Path) -> Path:
+    """The same for the cascade vj ships (``vj/data/frontalface_vj.xml``, trained by ``vj train``)."""
+    return first_stage_on_face(vj.load_cascade(None), "vj's frontalface_vj.xml", out_dir / "haar_first_features_vj.png")
 
 
 # ------------------------------------------------------------------------------ cascade
@@ -262,6 +277,8 @@ FIGURES = {
     "integral_image": figure_integral_image,
     "haar_types": figure_haar_types,
     "haar_first_features": figure_haar_first_features,
+    "haar_first_features_vj": figure_haar_first_features_vj,
+    "adaboost_rounds": figure_adaboost_rounds,
     "cascade_rejection": figure_cascade_rejection,
     "detection_grouping": figure_detection_grouping,
 }
