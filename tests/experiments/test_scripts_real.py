@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments import gender_cnn, lenet_age, multitask
+from experiments import gender_cnn, lenet_age, multitask, results_table, weighting_figure
 from minicnn.serialization import load_arrays
 from minicnn.train.report import read_csv
 
@@ -68,6 +68,24 @@ def test_multitask_with_uncertainty_weighting(utkface, cache_dir, tmp_path):
     assert (out / "weighting.png").is_file()
     assert all(np.isfinite(r["sigma2_age"]) and r["sigma2_age"] > 0 for r in rows)
     assert results["final"]["age"]["class_names"] == ["[0,30]", "[31,45]", "[46,60]", "[61,100]"]
+
+
+def test_paper_weighting_run_feeds_the_table_and_the_weighting_figure(utkface, cache_dir, tmp_path, capsys):
+    out = tmp_path / "multitask-paper"
+    assert run(multitask, utkface, cache_dir, out) == 0  # --variant paper: eq. 5 with trainable p, q
+    capsys.readouterr()
+    assert results_table.main([str(out)]) == 0
+    table = capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    gender = results["best"]["gender"]["accuracy"]
+    assert f"| multitask | paper | paper | {100 * gender:.1f}% |" in table
+    assert "2 of 2" in table and "Majority-class baseline" in table
+    figure = tmp_path / "weighting.png"
+    assert weighting_figure.main(["--paper", str(out), "--out", str(figure)]) == 0
+    printed = capsys.readouterr().out
+    assert figure.is_file() and "paper weighting: p (age) went from" in printed and "q (gender) went from" in printed
+    with pytest.raises(SystemExit, match="not trained with --weighting uncertainty"):
+        weighting_figure.main(["--paper", str(out), "--uncertainty", str(out), "--out", str(figure)])
 
 
 def test_lenet_age_resumes_to_the_same_weights(utkface, cache_dir, tmp_path):
