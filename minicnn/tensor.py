@@ -12,6 +12,14 @@ A Function sees only raw arrays (NumPy or CuPy), never Tensors: ``forward`` maps
 input arrays to one output array and may save what ``backward`` needs on
 ``self``; ``backward`` maps the output's gradient to one gradient per input
 (``None`` for inputs that need none).
+
+The graph keeps what backward needs and nothing more. A Function remembers its
+inputs as *graph nodes*: a leaf tensor (a parameter, an input) itself, but a
+tensor made by another Function only as its :class:`GraphNode` (shape, dtype and
+creator, no data). So an intermediate activation lives only as long as the user
+holds its Tensor or a Function saved its array for backward (as PyTorch's
+"saved tensors"): the convolution output that only a ReLU read is freed once the
+ReLU has run, which cuts a training step's peak memory.
 """
 from __future__ import annotations
 
@@ -74,6 +82,7 @@ class Tensor:
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self._ctx: Function | None = None  # the Function that produced this tensor
+        self._node: GraphNode | None = None  # what the graph keeps of it (set when _ctx is)
 
     # ----------------------------------------------------------------- basics
     @property
@@ -139,13 +148,16 @@ class Tensor:
         self.grad = None
 
     # --------------------------------------------------------------- backward
-    def backward(self, grad: Any = None) -> None:
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Back-propagate from this tensor, accumulating ``.grad`` on every leaf that requires it.
 
         Args:
             grad: the gradient of some scalar with respect to this tensor. May be
                 omitted only when the tensor holds one element (a loss); it then
                 defaults to 1.
+            retain_graph: keep what each Function saved, so that backward can run
+                through this graph again (as in PyTorch). By default each Function's
+                saved arrays are freed as soon as its backward has run.
         """
         xp = backend.get_array_module(self.data)
         if grad is None:
@@ -161,17 +173,25 @@ class Tensor:
                 raise ValueError(f"backward(): grad has shape {grad.shape}, expected {self.shape}")
 
         order = _topological_order(self)
-        grads: dict[int, Any] = {id(self): grad}
-        for tensor in reversed(order):
-            g = grads.pop(id(tensor), None)
+        grads: dict[int, Any] = {id(order[-1]): grad}
+        for node in reversed(order):
+            g = grads.pop(id(node), None)
             if g is None:
                 continue
-            fn = tensor._ctx
-            if fn is None:  # a leaf
-                if tensor.requires_grad:
-                    tensor.grad = g if tensor.grad is None else tensor.grad + g
+            fn = node._ctx
+            if fn is None:  # a leaf Tensor
+                if node.requires_grad:
+                    node.grad = g if node.grad is None else node.grad + g
                 continue
+            if fn.released:
+                raise RuntimeError(
+                    f"backward through {type(fn).__name__} a second time: the arrays it saved for "
+                    f"backward were freed after the first backward; run the forward pass again "
+                    f"or pass retain_graph=True to the first backward"
+                )
             input_grads = fn.backward(g)
+            if not retain_graph:
+                fn.release()  # its saved arrays are no longer needed: free them now, not after the whole pass
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             if len(input_grads) != len(fn.inputs):
@@ -182,7 +202,7 @@ class Tensor:
             for inp, ig in zip(fn.inputs, input_grads):
                 if ig is None or not inp.requires_grad:
                     continue
-                if ig.shape != inp.data.shape:
+                if tuple(ig.shape) != tuple(inp.shape):
                     raise RuntimeError(
                         f"{type(fn).__name__}.backward gave a gradient of shape {ig.shape} "
                         f"for an input of shape {inp.shape}"
@@ -267,25 +287,48 @@ def _arith():
     return arith
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Tensors reachable from ``root`` through recorded Functions, inputs before outputs.
+class GraphNode:
+    """What the graph keeps of a tensor that a Function made: its creator, shape and dtype, not its data.
 
+    Functions list their inputs as graph nodes (see the module docstring), so
+    ``fn.inputs[i]`` is a leaf :class:`Tensor` or a GraphNode; both answer
+    ``_ctx``, ``shape``, ``dtype`` and ``requires_grad``.
+    """
+
+    __slots__ = ("_ctx", "shape", "dtype", "requires_grad")
+
+    def __init__(self, ctx: "Function", shape: tuple[int, ...], dtype: Any) -> None:
+        self._ctx, self.shape, self.dtype, self.requires_grad = ctx, tuple(shape), dtype, True
+
+    def __repr__(self) -> str:
+        return f"GraphNode(shape={self.shape}, made by {type(self._ctx).__name__})"
+
+
+def graph_node(tensor: Tensor) -> "Tensor | GraphNode":
+    """The node standing for ``tensor`` in the graph: its GraphNode if a Function made it, else itself."""
+    return tensor._node if tensor._node is not None else tensor
+
+
+def _topological_order(root: Tensor) -> list["Tensor | GraphNode"]:
+    """Graph nodes reachable from ``root`` through recorded Functions, inputs before outputs.
+
+    Leaf Tensors and the GraphNodes of computed tensors; ``root``'s own node is last.
     Iterative depth-first search, so deep graphs do not hit Python's recursion limit.
     """
-    order: list[Tensor] = []
+    order: list[Tensor | GraphNode] = []
     visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    stack: list[tuple[Tensor | GraphNode, bool]] = [(graph_node(root), False)]
     while stack:
-        tensor, expanded = stack.pop()
+        node, expanded = stack.pop()
         if expanded:
-            order.append(tensor)
+            order.append(node)
             continue
-        if id(tensor) in visited:
+        if id(node) in visited:
             continue
-        visited.add(id(tensor))
-        stack.append((tensor, True))
-        if tensor._ctx is not None:
-            for inp in tensor._ctx.inputs:
+        visited.add(id(node))
+        stack.append((node, True))
+        if node._ctx is not None:
+            for inp in node._ctx.inputs:
                 if id(inp) not in visited:
                     stack.append((inp, False))
     return order
@@ -303,13 +346,25 @@ class Function:
         y = Conv2d(stride=2).apply_to(x, w, b)
     """
 
-    inputs: tuple[Tensor, ...] = ()
+    inputs: tuple["Tensor | GraphNode", ...] = ()
 
     def forward(self, *xs: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def backward(self, grad_output: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    released = False  # True once backward ran and the saved arrays were dropped
+
+    def release(self) -> None:
+        """Drop everything forward saved for backward (the graph edges in ``inputs`` stay).
+
+        ``Tensor.backward`` calls it right after this Function's ``backward``, so the
+        arrays of layers already differentiated are freed while the pass goes on.
+        """
+        inputs = self.inputs
+        self.__dict__.clear()
+        self.inputs, self.released = inputs, True
 
     def needs_grad(self, index: int) -> bool:
         """Whether input ``index`` needs a gradient (lets backward skip work)."""
@@ -328,6 +383,8 @@ class Function:
         if _grad_enabled and any(t.requires_grad for t in tensors):
             out.requires_grad = True
             out._ctx = self
+            out._node = GraphNode(self, out.data.shape, out.data.dtype)
+            self.inputs = tuple(graph_node(t) for t in tensors)  # no strong reference to computed data
         else:
             self.inputs = ()  # free references: nothing will call backward
         return out

@@ -18,7 +18,7 @@ from minicnn import Tensor, nn  # noqa: E402
 from minicnn import functions as F  # noqa: E402
 from minicnn.functions._im2col import im2col, make_window  # noqa: E402
 from minicnn.gradcheck import assert_gradcheck, numerical_gradient  # noqa: E402
-from minicnn.tensor import _topological_order  # noqa: E402
+from minicnn.tensor import GraphNode, _topological_order, graph_node  # noqa: E402
 
 DPI = 90
 
@@ -62,12 +62,15 @@ def two_layer_loss() -> tuple[Tensor, dict[int, str]]:
     loss = F.cross_entropy(fc2(F.relu(fc1(x))), np.array([0, 1, 1, 0]))
     loss.backward()
     names = {id(x): "x", id(fc1.weight): "fc1.weight", id(fc1.bias): "fc1.bias",
-             id(fc2.weight): "fc2.weight", id(fc2.bias): "fc2.bias", id(loss): "loss"}
+             id(fc2.weight): "fc2.weight", id(fc2.bias): "fc2.bias", id(graph_node(loss)): "loss"}
     return loss, names
 
 
 def graph_layout(loss: Tensor) -> tuple[dict[int, tuple[float, float]], list[tuple[int, int]], dict[int, object]]:
     """Positions of the tensors and Functions of the graph behind ``loss``, left to right.
+
+    Tensors are the graph's nodes: leaf Tensors, and the GraphNode standing for each
+    tensor a Function made (its shape, without its data).
 
     A Function sits one column right of its right-most non-leaf input, its output one
     column further; a leaf sits just left of the Function that reads it, above the
@@ -93,7 +96,7 @@ def graph_layout(loss: Tensor) -> tuple[dict[int, tuple[float, float]], list[tup
         position[key] = (col, 0.0)
     for t in order:
         if t._ctx is None:
-            consumer = next(fn for fn in objects.values() if not isinstance(fn, Tensor)
+            consumer = next(fn for fn in objects.values() if not isinstance(fn, (Tensor, GraphNode))
                             and any(i is t for i in fn.inputs))
             slot = [i is t for i in consumer.inputs].index(True)
             position[id(t)] = (column[id(consumer)] - 1, float(slot))
@@ -115,10 +118,10 @@ def figure_autodiff_graph(out_dir: Path) -> Path:
                     arrowprops=dict(arrowstyle="->", color="0.35", shrinkA=0, shrinkB=0))
     for key, (x, y) in position.items():
         obj = objects[key]
-        if isinstance(obj, Tensor):
+        if isinstance(obj, (Tensor, GraphNode)):
             label = names.get(key, "")
             label = f"{label}\n{obj.shape}" if label else f"{obj.shape}"
-            if obj.grad is not None and obj._ctx is None:
+            if obj._ctx is None and obj.grad is not None:
                 label += f"\ngrad {obj.grad.shape}"
             colour = "#f6c28b" if obj.requires_grad and obj._ctx is None else (
                 "#cfe2f3" if obj._ctx is None else "white")

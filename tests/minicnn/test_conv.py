@@ -222,7 +222,7 @@ def test_second_backward_recomputes_freed_columns(backend):
     x, w = leaf(rng.standard_normal((2, 2, 5, 5)), backend), leaf(rng.standard_normal((3, 2, 3, 3)), backend)
     y = conv2d(x, w, None, 1, 1)
     upstream = to_device(rng.standard_normal(y.shape), backend)
-    y.backward(upstream)
+    y.backward(upstream, retain_graph=True)
     first = to_numpy(w.grad).copy(), to_numpy(x.grad).copy()
     y.backward(upstream)  # gradients accumulate: twice the first
     np.testing.assert_allclose(to_numpy(w.grad), 2 * first[0], rtol=1e-12)

@@ -146,3 +146,35 @@ def test_to_cpu_is_identity_and_gpu_without_cupy_names_the_fix():
             x.to("gpu")
     with pytest.raises(ValueError, match="unknown device"):
         x.to("tpu")
+
+
+def test_backward_frees_saved_arrays_and_refuses_a_second_pass():
+    """Each Function drops what it saved once its backward ran, like PyTorch without retain_graph."""
+    x = Tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    mul = y._ctx.inputs[0]._ctx
+    assert mul.released and set(vars(mul)) == {"inputs", "released"}
+    with pytest.raises(RuntimeError, match="a second time"):
+        y.backward()
+    np.testing.assert_allclose(x.grad, 2 * x.data)
+
+
+def test_graph_keeps_computed_inputs_as_nodes_without_data():
+    """An intermediate array nobody saved is freed once its consumer has run."""
+    import gc
+    import weakref
+
+    from minicnn.tensor import GraphNode
+
+    x = Tensor(np.ones((4, 3)), requires_grad=True)
+    hidden = x * 2.0                      # Mul saves nothing of its output
+    ref = weakref.ref(hidden.data)
+    y = (hidden + 1.0).sum()              # Add does not save its inputs either
+    node = y._ctx.inputs[0]._ctx.inputs[0]
+    assert isinstance(node, GraphNode) and node.shape == (4, 3)
+    del hidden
+    gc.collect()
+    assert ref() is None
+    y.backward()
+    np.testing.assert_allclose(x.grad, np.full((4, 3), 2.0))

@@ -1,0 +1,150 @@
+"""Peak memory of a training step and one-face inference latency: minicnn versus PyTorch.
+
+Two measurements the CPU-speed issue asks for, each library in the same conditions:
+
+* **Peak memory of one training step** (forward, backward, SGD with momentum and
+  weight decay; batch 64 by default). Each library runs in its own fresh
+  subprocess, so neither pays for the other's imports: the subprocess builds the
+  network, the batch and the optimizer, reads its resident set size (RSS), runs
+  a few steps and reports the high-water mark of RSS (``ru_maxrss``) minus that
+  baseline: the memory the step itself needed on top of weights and data.
+* **Inference latency of one face**: one 128 x 128 grayscale image through the
+  multi-task network in evaluation mode without autograd, on ONE thread (as the
+  detect-then-classify pipeline uses it), median of many runs.
+
+    python benchmarks/memory_and_inference.py                  # all three nets, batch 64
+    python benchmarks/memory_and_inference.py --nets multitask --batch 64 --runs 300
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process, MB (Linux /proc)."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    """High-water mark of this process's resident set size, MB (Linux reports ru_maxrss in KB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _step_memory_child(library: str, net: str, batch: int, steps: int) -> dict[str, float]:
+    """Runs in the subprocess: baseline RSS, then ``steps`` training steps, then the peak."""
+    sys.path.insert(0, ROOT)
+    import numpy as np
+
+    from benchmarks.train_throughput import batch_for, build, minicnn_step, torch_step
+    from minicnn import optim
+
+    model = build(net, "authors-code")
+    x, labels = batch_for(net, batch, np.random.default_rng(0))
+    if library == "minicnn":
+        opt = optim.SGD(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
+        step = lambda: minicnn_step(model, opt, x, labels)  # noqa: E731
+    else:
+        import torch
+
+        from benchmarks.torch_models import twin_of
+
+        twin = twin_of(model)
+        del model
+        tx, tlabels = torch.from_numpy(x), [torch.from_numpy(y) for y in labels]
+        topt = torch.optim.SGD(twin.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
+        step = lambda: torch_step(twin, topt, tx, tlabels)  # noqa: E731
+    baseline = rss_mb()
+    for _ in range(steps):
+        step()
+    return {"baseline_mb": baseline, "peak_mb": peak_rss_mb(), "step_mb": peak_rss_mb() - baseline}
+
+
+def step_memory(library: str, net: str, batch: int, threads: int, steps: int = 3) -> dict[str, float]:
+    """Peak extra memory of a training step of ``net`` in ``library``, measured in a fresh subprocess."""
+    env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS})
+    code = (f"import json, sys; sys.path.insert(0, {ROOT!r}); "
+            f"from benchmarks.memory_and_inference import _step_memory_child; "
+            f"print(json.dumps(_step_memory_child({library!r}, {net!r}, {batch}, {steps})))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{library} {net} memory run failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _median_seconds(fn, runs: int, warmup: int = 10) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def inference_latency(runs: int) -> tuple[float, float]:
+    """Median seconds for one 128x128 face through the multi-task network: (minicnn, PyTorch), one thread."""
+    import numpy as np
+    import torch
+
+    import minicnn
+    from benchmarks.torch_models import copy_weights, twin_of
+    from minicnn.models import MultiTaskNet
+
+    torch.set_num_threads(1)
+    model = MultiTaskNet("paper").eval()
+    twin = twin_of(model)
+    copy_weights(model, twin)
+    twin.eval()
+    face = np.random.default_rng(0).random((1, 1, 128, 128), dtype=np.float32)
+    tface = torch.from_numpy(face)
+
+    def mine():
+        with minicnn.no_grad():
+            model(minicnn.Tensor(face))
+
+    def theirs():
+        with torch.no_grad():
+            twin(tface)
+
+    return _median_seconds(mine, runs), _median_seconds(theirs, runs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--nets", default="multitask,gender,lenet", help="comma list of multitask, gender, lenet")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2, help="threads for the training-step memory runs")
+    p.add_argument("--runs", type=int, default=200, help="timed inference runs (median reported)")
+    args = p.parse_args(argv)
+    print(f"peak memory of one training step, batch {args.batch}, {args.threads} threads "
+          "(RSS high-water mark minus RSS before the first step, fresh process per library)")
+    print(f"{'network':<10} {'minicnn MB':>11} {'PyTorch MB':>11} {'ratio':>7}")
+    for net in args.nets.split(","):
+        mine = step_memory("minicnn", net, args.batch, args.threads)
+        theirs = step_memory("torch", net, args.batch, args.threads)
+        print(f"{net:<10} {mine['step_mb']:>11.0f} {theirs['step_mb']:>11.0f} {mine['step_mb'] / theirs['step_mb']:>6.2f}x")
+        sys.stdout.flush()
+    for v in THREAD_VARS:  # the latency runs in this process, on one thread
+        os.environ[v] = "1"
+    sys.path.insert(0, ROOT)
+    t_mine, t_torch = inference_latency(args.runs)
+    print(f"one 128x128 face through the multi-task network, 1 thread, median of {args.runs}: "
+          f"minicnn {t_mine * 1e3:.2f} ms, PyTorch {t_torch * 1e3:.2f} ms ({t_torch / t_mine:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
