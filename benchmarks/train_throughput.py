@@ -2,9 +2,12 @@
 
 For each network, both libraries run forward + backward + one SGD step
 (momentum 0.9, weight decay 5e-4) on the same random batch, with the same
-number of threads. Prints images/s for each, the ratio minicnn / PyTorch,
-the GFLOP/s achieved and the fraction of this machine's measured float32
-matrix-product rate.
+number of threads. minicnn is timed twice: the plain step (the matrix products
+use the BLAS threads, everything else one core) and the data-parallel step
+(``minicnn.parallel.DataParallel``: the batch split over the threads, one model
+replica each, what ``--threads`` does in the experiment scripts). Prints images/s
+for each, the ratios to PyTorch, the GFLOP/s achieved (the faster minicnn step)
+and the fraction of this machine's measured float32 matrix-product rate.
 
 With ``--device gpu`` minicnn runs on CuPy and PyTorch on CUDA (cuDNN autotuning on,
 TF32 off unless ``--torch-tf32``, so both do true float32 arithmetic); each timing is
@@ -57,6 +60,7 @@ import minicnn  # noqa: E402
 from minicnn import Tensor, optim  # noqa: E402
 from minicnn.functions.loss import cross_entropy  # noqa: E402
 from minicnn.models import GenderNet, LeNetAge, MultiTaskNet  # noqa: E402
+from minicnn.parallel import DataParallel  # noqa: E402
 
 
 def build(name: str, variant: str):
@@ -112,6 +116,23 @@ def losses(outputs, labels):
     if isinstance(outputs, tuple):
         return [cross_entropy(o, y) for o, y in zip(outputs, labels)]
     return [cross_entropy(outputs, labels[0])]
+
+
+def minicnn_parallel_step(parallel, opt, x, labels):
+    """The same step with the batch split over threads (``minicnn.parallel.DataParallel``)."""
+    opt.zero_grad()
+
+    def work(replicas, part, share):
+        ls = losses(replicas[0](Tensor(x[part])), [y[part] for y in labels])
+        total = ls[0]
+        for extra in ls[1:]:
+            total = total + extra
+        (total * share).backward()
+        return total.item() * share
+
+    value = sum(parallel.run(work, len(x)))
+    opt.step()
+    return value
 
 
 def minicnn_step(model, opt, x, labels):
@@ -178,7 +199,8 @@ def run(args: argparse.Namespace) -> None:
     print(f"machine: {os.cpu_count()} cores, {args.threads} threads; NumPy {np.__version__}, PyTorch {torch.__version__}, "
           f"minicnn {minicnn.__version__}; float32 matmul {gemm:.1f} GFLOP/s")
     print(f"batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up; forward+backward+SGD step")
-    header = f"{'network':<10} {'minicnn img/s':>14} {'PyTorch img/s':>14} {'ratio':>7} {'GFLOP/s':>8} {'of GEMM':>8}"
+    header = (f"{'network':<10} {'minicnn img/s':>14} {'data-parallel':>14} {'PyTorch img/s':>14} {'ratio':>7} "
+              f"{'d-p ratio':>9} {'GFLOP/s':>8} {'of GEMM':>8}")
     print(header)
     rng = np.random.default_rng(0)
     for name in args.nets.split(","):
@@ -190,12 +212,16 @@ def run(args: argparse.Namespace) -> None:
         tlabels = [torch.from_numpy(y) for y in labels]
         opt = optim.SGD(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
         topt = torch.optim.SGD(twin.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
+        parallel = DataParallel([model], threads=args.threads)
         t_mine = time_steps(lambda: minicnn_step(model, opt, x, labels), args.warmup, args.steps)
+        t_dp = time_steps(lambda: minicnn_parallel_step(parallel, opt, x, labels), args.warmup, args.steps)
         t_torch = time_steps(lambda: torch_step(twin, topt, tx, tlabels), args.warmup, args.steps)
+        parallel.close()
         flops = 3 * forward_flops(twin, tx[:2])  # a training step is about 3 forward passes
-        ips_m, ips_t = args.batch / t_mine, args.batch / t_torch
-        gflops = flops * ips_m / 1e9
-        print(f"{name:<10} {ips_m:>14.1f} {ips_t:>14.1f} {ips_m / ips_t:>6.2f}x {gflops:>8.1f} {gflops / gemm:>7.0%}")
+        ips_m, ips_dp, ips_t = args.batch / t_mine, args.batch / t_dp, args.batch / t_torch
+        gflops = flops * max(ips_m, ips_dp) / 1e9
+        print(f"{name:<10} {ips_m:>14.1f} {ips_dp:>14.1f} {ips_t:>14.1f} {ips_m / ips_t:>6.2f}x {ips_dp / ips_t:>8.2f}x "
+              f"{gflops:>8.1f} {gflops / gemm:>7.0%}")
         sys.stdout.flush()
 
 

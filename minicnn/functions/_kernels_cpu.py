@@ -11,11 +11,14 @@ vectorises; a GPU twin computes the same arithmetic per thread.
 Each kernel is compiled twice, on first use for each dtype and cached on disk:
 ``parallel`` (``prange`` spreads the planes over the threads) for real work and
 ``serial`` for small inputs, where starting the thread pool costs more than
-the work (and under CPU contention far more). :func:`pick` chooses.
+the work (and under CPU contention far more). :func:`pick` chooses. All are
+compiled ``nogil``, so threads of :mod:`minicnn.parallel` run them side by side.
 """
 from __future__ import annotations
 
+import contextlib
 import types
+from typing import Iterator
 
 from numba import njit, prange
 
@@ -31,12 +34,30 @@ def _compile_both(fn):
     """
     serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__)
     serial.__qualname__ = fn.__qualname__ + "_serial"
-    return njit(cache=True)(serial), njit(parallel=True, cache=True)(fn)
+    return njit(cache=True, nogil=True)(serial), njit(parallel=True, cache=True, nogil=True)(fn)
+
+
+_serial_only = 0  # > 0 inside serial_only(): threads of minicnn.parallel are already using the cores
 
 
 def pick(kernels, work: int):
-    """The parallel kernel of a (serial, parallel) pair when ``work`` (loop steps) is large enough."""
-    return kernels[1] if work >= PARALLEL_MIN_WORK else kernels[0]
+    """The parallel kernel of a (serial, parallel) pair when ``work`` (loop steps) is large enough.
+
+    Inside :func:`serial_only` always the serial one: Numba's default thread pool must
+    not be entered from several Python threads at once, and the cores are busy anyway.
+    """
+    return kernels[1] if work >= PARALLEL_MIN_WORK and not _serial_only else kernels[0]
+
+
+@contextlib.contextmanager
+def serial_only() -> Iterator[None]:
+    """Make :func:`pick` return serial kernels inside the block (used by :class:`minicnn.parallel.DataParallel`)."""
+    global _serial_only
+    _serial_only += 1
+    try:
+        yield
+    finally:
+        _serial_only -= 1
 
 
 def _im2col(padded, kh, kw, sh, sw, out_h, out_w, cols):

@@ -49,7 +49,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "schedule": "exponential", "decay_rate": 0.96,
     "decay_steps": 5000, "warmup_epochs": 0.0, "min_lr_factor": 0.0, "device": "cpu", "limit": None,
     "bins": "paper", "augment": False, "stretch": False, "class_weights": "none", "init": "paper",
-    "dropout": None, "steps_per_epoch": None, "workers": None, "no_progress": False,
+    "dropout": None, "steps_per_epoch": None, "workers": None, "threads": None, "no_progress": False,
     "loss_over_classes": False,
 }
 
@@ -139,6 +139,8 @@ def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
     a("--limit", type=int, help="use only N training images (and N/8 validation, N/8 test): smoke tests")
     a("--steps-per-epoch", type=int, help="stop each epoch after this many steps: smoke tests")
     a("--workers", type=int, help="processes decoding images for the cache (default: all CPUs)")
+    a("--threads", type=int, help="CPU training: split each batch over this many threads, one model replica "
+                                  "each (default: all CPUs; 1: one plain step; results depend on it)")
     a("--no-progress", action="store_true", default=None, help="no progress bar")
     if experiment.add_arguments is not None:
         experiment.add_arguments(p)
@@ -163,6 +165,8 @@ def resolve_settings(experiment: Experiment, argv: list[str] | None) -> tuple[ar
     settings["variant"] = given.get("variant", experiment.presets[preset].get("variant", "paper"))
     settings["preset"], settings["best"] = preset, preset == "best"
     settings["script"] = experiment.script
+    if settings.get("threads") is None:  # recorded in settings.json, so --resume keeps it
+        settings["threads"] = os.cpu_count() or 1
     if not settings.get("out"):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         settings["out"] = str(Path("runs") / f"{experiment.script}-{preset}-{stamp}")
@@ -280,7 +284,7 @@ def main(experiment: Experiment, argv: list[str] | None = None) -> int:
         schedule=settings.schedule, decay_rate=settings.decay_rate, decay_steps=settings.decay_steps,
         warmup_steps=int(round(settings.warmup_epochs * steps)), min_lr_factor=settings.min_lr_factor,
         weighting_lr=getattr(settings, "weighting_lr", None), seed=settings.seed, device=settings.device,
-        max_steps_per_epoch=settings.steps_per_epoch,
+        threads=getattr(settings, "threads", None) or 1, max_steps_per_epoch=settings.steps_per_epoch,
     )
     out.mkdir(parents=True, exist_ok=True)
     record = dict(vars(settings))

@@ -79,6 +79,9 @@ class TrainConfig:
             same schedule, no weight decay); None = ``lr``.
         seed: seeds dropout each epoch (the loaders carry their own seed).
         device: ``"cpu"`` or ``"gpu"``.
+        threads: on the CPU, split each batch over this many threads, one model replica each
+            (:class:`minicnn.parallel.DataParallel`); 1 = one plain step. Results are
+            reproducible for a given value (dropout masks and rounding depend on it).
         max_steps_per_epoch: stop each epoch after this many steps (smoke tests); None = all.
         log_every, log_first: record the batch losses and the weighting's values (``steps.csv``)
             at every one of the first ``log_first`` steps, then every ``log_every`` steps.
@@ -99,6 +102,7 @@ class TrainConfig:
     weighting_lr: float | None = None
     seed: int = 0
     device: str = "cpu"
+    threads: int = 1
     max_steps_per_epoch: int | None = None
     log_every: int = 10
     log_first: int = 50
@@ -114,6 +118,8 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.log_every < 1 or self.figures_every < 1:
             raise ValueError(f"log_every and figures_every must be >= 1, got {self.log_every}, {self.figures_every}")
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
             raise ValueError(f"max_steps_per_epoch must be >= 1 or None, got {self.max_steps_per_epoch}")
 

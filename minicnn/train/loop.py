@@ -32,6 +32,7 @@ import numpy as np
 from .. import backend, nn
 from ..functions.loss import accuracy, cross_entropy
 from ..optim import SGD, CosineDecay, ExponentialDecay, Schedule, StepDecay
+from ..parallel import DataParallel
 from ..progress import ProgressArg, make_progress
 from ..serialization import load_arrays, save_arrays
 from ..tensor import Tensor, no_grad
@@ -86,6 +87,9 @@ class Trainer:
             SGD(weighting_params, config.weighting_lr or config.lr, config.momentum, 0.0) if weighting_params else None
         )
         self.schedules: dict[str, Schedule] = {}
+        threads = getattr(config, "threads", 1)
+        self.parallel = (DataParallel([self.model] + ([self.weighting] if self.weighting is not None else []), threads)
+                         if threads > 1 and self.device == "cpu" else None)
         self._class_weights = {
             t.name: None if t.class_weights is None else backend.to_device(np.asarray(t.class_weights, np.float32), self.device)
             for t in self.tasks
@@ -188,44 +192,68 @@ class Trainer:
 
             cupy.random.seed(int(np.random.default_rng([self.config.seed, epoch, 3]).integers(2**32)))
 
-    def _outputs(self, x: Any) -> tuple[Tensor, ...]:
-        outputs = self.model(Tensor(x))
+    def _outputs(self, x: Any, model: nn.Module | None = None) -> tuple[Tensor, ...]:
+        outputs = (model or self.model)(Tensor(x))
         outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
         if len(outputs) != len(self.tasks):
             raise ValueError(f"the model returned {len(outputs)} outputs for {len(self.tasks)} tasks")
         return outputs
 
-    def _train_step(self, batch: Any) -> tuple[float, list[float], list[float]]:
-        """One update on ``batch``: (objective, plain cross-entropy per task, accuracy per task)."""
-        self.optimizer.zero_grad()
-        if self.weighting_optimizer is not None:
-            self.weighting_optimizer.zero_grad()
-        outputs = self._outputs(batch.x)
+    def _forward_backward(self, model: nn.Module, weighting: TaskWeighting | None, batch: Any, part: slice,
+                          share: float) -> tuple[float, list[float], list[float]]:
+        """Forward and backward of ``model`` on the rows ``part`` of ``batch``, the loss scaled by ``share``.
+
+        Returns the slice's objective, plain cross-entropy per task and accuracy per task
+        (each already multiplied by ``share``, so the slices' values add up to the batch's).
+        """
+        outputs = self._outputs(batch.x[part], model)
         losses = []
         for task, logits in zip(self.tasks, outputs):
-            loss = cross_entropy(logits, batch.labels[task.label], self._class_weights[task.name])
+            loss = cross_entropy(logits, batch.labels[task.label][part], self._class_weights[task.name])
             losses.append(loss * task.loss_scale if task.loss_scale != 1.0 else loss)
-        if self.weighting is not None:
-            objective = self.weighting(losses)
+        if weighting is not None:
+            objective = weighting(losses)
         else:
             objective = losses[0]
             for extra in losses[1:]:
                 objective = objective + extra
-        value = check_finite(objective, self.step)
-        objective.backward()
+        value = float(objective.item())
+        (objective * share if share != 1.0 else objective).backward()
+        plain, accs = [], []
+        with no_grad():
+            for task, logits, loss in zip(self.tasks, outputs, losses):
+                y = batch.labels[task.label][part]
+                unweighted = task.class_weights is None and task.loss_scale == 1.0
+                plain.append(share * float(loss.item() if unweighted else cross_entropy(logits.data, y).item()))
+                accs.append(share * accuracy(logits, y))
+        return share * value, plain, accs
+
+    def _train_step(self, batch: Any) -> tuple[float, list[float], list[float]]:
+        """One update on ``batch``: (objective, plain cross-entropy per task, accuracy per task).
+
+        With ``config.threads > 1`` (CPU) the batch is split over threads, one model replica
+        each (:class:`minicnn.parallel.DataParallel`); the gradients are summed before the update.
+        """
+        self.optimizer.zero_grad()
+        if self.weighting_optimizer is not None:
+            self.weighting_optimizer.zero_grad()
+        everything = slice(None)
+        if self.parallel is None:
+            parts = [self._forward_backward(self.model, self.weighting, batch, everything, 1.0)]
+        else:
+            parts = self.parallel.run(
+                lambda replicas, part, share: self._forward_backward(
+                    replicas[0], replicas[1] if len(replicas) > 1 else None, batch, part, share),
+                len(batch.x))
+        value = check_finite(sum(p[0] for p in parts), self.step)  # before the update: weights stay as they were
         self.optimizer.step()
         if self.weighting_optimizer is not None:
             self.weighting_optimizer.step()
         for schedule in self.schedules.values():
             schedule.step()
         self.step += 1
-        plain, accs = [], []
-        with no_grad():
-            for task, logits, loss in zip(self.tasks, outputs, losses):
-                y = batch.labels[task.label]
-                unweighted = task.class_weights is None and task.loss_scale == 1.0
-                plain.append(float(loss.item()) if unweighted else float(cross_entropy(logits.data, y).item()))
-                accs.append(accuracy(logits, y))
+        plain = [sum(p[1][i] for p in parts) for i in range(len(self.tasks))]
+        accs = [sum(p[2][i] for p in parts) for i in range(len(self.tasks))]
         return value, plain, accs
 
     def _train_epoch(self, loader: Any, epoch: int, steps: int) -> dict[str, Any]:
