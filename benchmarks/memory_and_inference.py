@@ -3,7 +3,8 @@
 Two measurements the CPU-speed issue asks for, each library in the same conditions:
 
 * **Peak memory of one training step** (forward, backward, SGD with momentum and
-  weight decay; batch 64 by default). Each library runs in its own fresh
+  weight decay; batch 64 by default), minicnn's plain step and its data-parallel
+  step (``minicnn.parallel``, what the experiment scripts use) against PyTorch's. Each library runs in its own fresh
   subprocess, so neither pays for the other's imports: the subprocess builds the
   network, the batch and the optimizer, reads its resident set size (RSS), runs
   a few steps and reports the high-water mark of RSS (``ru_maxrss``) minus that
@@ -42,19 +43,28 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _step_memory_child(library: str, net: str, batch: int, steps: int) -> dict[str, float]:
-    """Runs in the subprocess: baseline RSS, then ``steps`` training steps, then the peak."""
+def _step_memory_child(library: str, net: str, batch: int, steps: int, threads: int = 2) -> dict[str, float]:
+    """Runs in the subprocess: baseline RSS, then ``steps`` training steps, then the peak.
+
+    ``library`` is "minicnn" (plain step), "minicnn-parallel" (the batch split over
+    ``threads`` threads, as the experiment scripts train) or "torch".
+    """
     sys.path.insert(0, ROOT)
     import numpy as np
 
-    from benchmarks.train_throughput import batch_for, build, minicnn_step, torch_step
+    from benchmarks.train_throughput import batch_for, build, minicnn_parallel_step, minicnn_step, torch_step
     from minicnn import optim
+    from minicnn.parallel import DataParallel
 
     model = build(net, "authors-code")
     x, labels = batch_for(net, batch, np.random.default_rng(0))
     if library == "minicnn":
         opt = optim.SGD(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
         step = lambda: minicnn_step(model, opt, x, labels)  # noqa: E731
+    elif library == "minicnn-parallel":
+        opt = optim.SGD(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
+        parallel = DataParallel([model], threads)
+        step = lambda: minicnn_parallel_step(parallel, opt, x, labels)  # noqa: E731
     else:
         import torch
 
@@ -76,7 +86,7 @@ def step_memory(library: str, net: str, batch: int, threads: int, steps: int = 3
     env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS})
     code = (f"import json, sys; sys.path.insert(0, {ROOT!r}); "
             f"from benchmarks.memory_and_inference import _step_memory_child; "
-            f"print(json.dumps(_step_memory_child({library!r}, {net!r}, {batch}, {steps})))")
+            f"print(json.dumps(_step_memory_child({library!r}, {net!r}, {batch}, {steps}, {threads})))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"{library} {net} memory run failed:\n{out.stderr[-2000:]}")
@@ -132,11 +142,12 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     print(f"peak memory of one training step, batch {args.batch}, {args.threads} threads "
           "(RSS high-water mark minus RSS before the first step, fresh process per library)")
-    print(f"{'network':<10} {'minicnn MB':>11} {'PyTorch MB':>11} {'ratio':>7}")
+    print(f"{'network':<10} {'minicnn MB':>11} {'data-par. MB':>13} {'PyTorch MB':>11} {'ratio':>7} {'d-p ratio':>9}")
     for net in args.nets.split(","):
-        mine = step_memory("minicnn", net, args.batch, args.threads)
-        theirs = step_memory("torch", net, args.batch, args.threads)
-        print(f"{net:<10} {mine['step_mb']:>11.0f} {theirs['step_mb']:>11.0f} {mine['step_mb'] / theirs['step_mb']:>6.2f}x")
+        mine = step_memory("minicnn", net, args.batch, args.threads)["step_mb"]
+        split = step_memory("minicnn-parallel", net, args.batch, args.threads)["step_mb"]
+        theirs = step_memory("torch", net, args.batch, args.threads)["step_mb"]
+        print(f"{net:<10} {mine:>11.0f} {split:>13.0f} {theirs:>11.0f} {mine / theirs:>6.2f}x {split / theirs:>8.2f}x")
         sys.stdout.flush()
     for v in THREAD_VARS:  # the latency runs in this process, on one thread
         os.environ[v] = "1"
