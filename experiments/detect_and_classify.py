@@ -25,11 +25,13 @@ a new face stays unlabelled until the next classified frame.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from PIL import Image
@@ -59,12 +61,13 @@ class Pipeline:
         framing: how a detector box becomes a chip-like crop.
         detector: ``detect_multi_scale`` keyword arguments (scale_factor, min_neighbors, min_size).
         every: classify frames ``0, every, 2 every, ...``; the others reuse labels by IoU.
+        threads: Numba threads of the thread that detects and classifies video frames.
     """
 
     def __init__(self, classifier: FaceClassifier, cascade: vj.PreparedCascade, framing: FaceFraming,
-                 detector: dict[str, Any], every: int = 1) -> None:
+                 detector: dict[str, Any], every: int = 1, threads: int = 1) -> None:
         self.classifier, self.cascade, self.framing = classifier, cascade, framing
-        self.detector, self.every = detector, every
+        self.detector, self.every, self.threads = detector, every, threads
         self.seconds = dict.fromkeys(STAGES, 0.0)
         self.frames = self.classified_frames = self.faces = 0
         self.warm_up_seconds = 0.0
@@ -210,26 +213,41 @@ def classify_video(source_name: str, out: Path, pipeline: Pipeline, max_frames: 
         source.close()
         raise ValueError(f"{source_name} holds no video stream")
     frames: list[dict[str, Any]] = []
-    with source, av.open(str(out), "w") as sink:
+    # Two stages on two cores: a worker thread detects and classifies frame t while this thread
+    # draws and encodes frame t-1 and decodes frame t+1 (Numba, NumPy and the codecs release the GIL).
+    worker = ThreadPoolExecutor(1, thread_name_prefix="detect-classify", initializer=_compute_thread_setup,
+                                initargs=(pipeline.threads,))
+    with source, av.open(str(out), "w") as sink, worker:
         stream = source.streams.video[0]
         stream.thread_type = "AUTO"
-        writer, started = None, 0.0
+        writer, started, pending = None, 0.0, None
+
+        def finish(job: tuple[int, Any, Image.Image, Any]) -> None:
+            """Wait for a frame's faces, record them, draw and encode the frame."""
+            index, frame, image, future = job
+            faces = future.result()
+            frames.append({"frame": index, "time_s": None if frame.time is None else round(float(frame.time), 4),
+                           "classified": index % pipeline.every == 0, "faces": faces})
+            drawn = draw_faces(image, faces).crop((0, 0, writer.width, writer.height))
+            for packet in writer.encode(av.VideoFrame.from_image(drawn)):
+                sink.mux(packet)
+
         try:
             for index, frame in enumerate(source.decode(stream)):
                 if max_frames is not None and index >= max_frames:
                     break
                 image = frame.to_image()
                 if writer is None:  # first frame: compile for its size, then start the clock
-                    pipeline.warm_up(*image.size)
+                    worker.submit(pipeline.warm_up, *image.size).result()
                     started = time.perf_counter()
                     writer = open_video_writer(sink, stream.average_rate or 25, image.size[0] // 2 * 2,
                                                image.size[1] // 2 * 2)
-                faces = pipeline.process(image, index)
-                frames.append({"frame": index, "time_s": None if frame.time is None else round(float(frame.time), 4),
-                               "classified": index % pipeline.every == 0, "faces": faces})
-                drawn = draw_faces(image, faces).crop((0, 0, writer.width, writer.height))
-                for packet in writer.encode(av.VideoFrame.from_image(drawn)):
-                    sink.mux(packet)
+                job = (index, frame, image, worker.submit(pipeline.process, image, index))
+                if pending is not None:
+                    finish(pending)
+                pending = job
+            if pending is not None:
+                finish(pending)
         except KeyboardInterrupt:  # a camera runs until stopped: keep what was recorded
             print(f"{PROG}: stopped after {len(frames)} frames", file=sys.stderr)
         except av.FFmpegError as error:
@@ -256,8 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-size", type=int, default=60, help="smallest face box side in pixels (default 60)")
     p.add_argument("--every", type=int, default=1, help="classify every Nth video frame (default 1: all)")
     p.add_argument("--max-frames", type=int, help="stop a video or camera after this many frames")
-    p.add_argument("--threads", type=int, help="threads for detection and classification (default: the "
-                                               "libraries' own, all cores; 1 is faster on a busy machine)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads for detection and classification (default 1: on a video the other core "
+                        "decodes, draws and encodes the frames meanwhile; tiny batches gain little from more)")
     p.add_argument("--framing", help="SCALE,DX,DY crop of a detector box (default: measured for the shipped "
                                      f"cascade, {SHIPPED_CASCADE_FRAMING.scale},{SHIPPED_CASCADE_FRAMING.dx},"
                                      f"{SHIPPED_CASCADE_FRAMING.dy})")
@@ -283,19 +302,31 @@ def parse_framing(text: str | None, custom_cascade: bool) -> FaceFraming:
     return FaceFraming(scale, dx, dy)
 
 
-def limit_threads(count: int) -> None:
-    """Use ``count`` threads in Numba (the detector's scan, minicnn's kernels) and, where threadpoolctl
-    is installed, in BLAS (minicnn's matrix products)."""
+def _compute_thread_setup(count: int) -> None:
+    """In the detection/classification thread: Numba's thread count is per thread, so set it there too."""
     import numba
 
     numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+
+
+@contextlib.contextmanager
+def limit_threads(count: int) -> Iterator[None]:
+    """Inside the block: ``count`` threads in Numba (the detector's scan, minicnn's kernels; this thread)
+    and in OpenBLAS (minicnn's matrix products, through :func:`minicnn.parallel.blas_threads`)."""
+    import numba
+
+    from minicnn.parallel import blas_threads
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        print(f"{PROG}: note: threadpoolctl is not installed, so BLAS keeps its threads; set "
-              f"OPENBLAS_NUM_THREADS={count} (or OMP_NUM_THREADS) before starting", file=sys.stderr)
-        return
-    threadpool_limits(limits=count)
+        with blas_threads(count) as limited:
+            if not limited:  # NumPy without OpenBLAS: its BLAS keeps its own threads
+                print(f"{PROG}: note: NumPy's BLAS is not OpenBLAS; set OMP_NUM_THREADS={count} before "
+                      "starting to limit its threads", file=sys.stderr)
+            yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("give one or more inputs and --model RUN_DIR (or --measure-framing UTKFACE_DIR)")
         if args.every < 1 or args.scale_factor <= 1 or args.min_neighbors < 0 or args.min_size < 1:
             raise ValueError("need --every >= 1, --scale-factor > 1, --min-neighbors >= 0 and --min-size >= 1")
-        if args.threads is not None and args.threads < 1:
+        if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         outputs = output_paths(args.inputs, Path(args.out))
         framing = parse_framing(args.framing, args.cascade is not None)
@@ -318,14 +349,19 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 2
-    if args.threads is not None:
-        limit_threads(args.threads)
+    with limit_threads(args.threads):
+        return _run_all(args, cascade, framing, classifier, outputs)
+
+
+def _run_all(args: argparse.Namespace, cascade: Any, framing: FaceFraming, classifier: FaceClassifier,
+             outputs: list[Path]) -> int:
+    """Process every input; returns 0, or 1 when one failed."""
     detector = {"scale_factor": args.scale_factor, "min_neighbors": args.min_neighbors, "min_size": args.min_size}
     print(f"model: {classifier.weights} ({classifier.settings.get('variant')}, width "
           f"{classifier.settings.get('width') or 1}; age bins {', '.join(classifier.age_names)})")
     status = 0
     for name, out in zip(args.inputs, outputs):
-        pipeline = Pipeline(classifier, cascade, framing, detector, args.every)
+        pipeline = Pipeline(classifier, cascade, framing, detector, args.every, args.threads)
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
             if input_kind(name) == "image":

@@ -19,7 +19,7 @@ from .image import resize_into
 from .integral import fill_integrals, fill_tilted_integral
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def scan_pyramid(gray, level_w, level_h, level_step, level_rows, level_cols, level_out, slot_start, slot_levels,
                  stride, plane, has_tilted, sum_buffers, sq_buffers, norm_ofs, area, is_stumps, stage_first, stage_thr,
                  weak_node, weak_leaf, node_ofs, node_prm, node_child, leaves, stump_vals, passed,
