@@ -229,3 +229,17 @@ def test_console_script_is_registered():
     project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["facestack-classify"] == "experiments.detect_and_classify:main"
     assert "experiments*" in project["tool"]["setuptools"]["packages"]["find"]["include"]
+
+
+def test_demo_photo_has_two_faces_the_detector_finds(tmp_path):
+    """The public-domain demo photo of the docs: two portraits, both found at the real-time settings."""
+    import vj
+    from experiments import make_demo_photo
+
+    out = tmp_path / "two.png"
+    assert make_demo_photo.main([str(out)]) == 0
+    gray = np.asarray(Image.open(out).convert("L"))
+    boxes, _ = vj.detect_multi_scale(gray, vj.prepare_cascade(vj.load_cascade(None)), scale_factor=1.2,
+                                     min_neighbors=5, min_size=60)
+    lefts = sorted(int(box[0]) for box in boxes)
+    assert len(lefts) == 2 and lefts[0] < gray.shape[1] / 2 < lefts[1]
