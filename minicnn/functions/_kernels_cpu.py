@@ -20,6 +20,7 @@ import contextlib
 import types
 from typing import Iterator
 
+import numpy as np
 from numba import njit, prange
 
 # Below this many inner-loop steps a kernel runs on one thread.
@@ -199,9 +200,50 @@ def _subsample_backward(gy, weight, kh, kw, gx):
                         row[ow * kw + j] = g
 
 
+def _lrn_forward(x, before, after, a, k, beta, y, scale, scale_pow):
+    """LRN forward of ``x: (N, C, H, W)``: a running sum of squares over the channel window.
+
+    For each image the window sum of every pixel is kept in one plane-sized array:
+    moving from channel c-1 to c adds channel ``c + after`` and removes channel
+    ``c - before - 1``, so each channel costs two plane additions whatever the window
+    size. ``scale = k + a * window sum`` (clipped at 0 first: removing a square can
+    leave a rounding error below zero) and ``scale_pow = scale ** -beta`` are written
+    for backward, ``y = x * scale_pow``.
+    """
+    n_img, n_ch, height, width = x.shape
+    plane = height * width
+    for n in prange(n_img):
+        xs = x[n].reshape((n_ch, plane))
+        ys, ss, ps = y[n].reshape((n_ch, plane)), scale[n].reshape((n_ch, plane)), scale_pow[n].reshape((n_ch, plane))
+        window = np.zeros(plane, dtype=x.dtype)
+        for j in range(min(after, n_ch - 1) + 1):  # the window of channel 0: channels 0 .. after
+            for p in range(plane):
+                window[p] += xs[j, p] * xs[j, p]
+        for c in range(n_ch):
+            if c > 0:
+                if c + after < n_ch:
+                    for p in range(plane):
+                        window[p] += xs[c + after, p] * xs[c + after, p]
+                if c - before - 1 >= 0:
+                    for p in range(plane):
+                        window[p] -= xs[c - before - 1, p] * xs[c - before - 1, p]
+            for p in range(plane):
+                s = k + a * max(window[p], 0.0)
+                ss[c, p] = s
+                if beta == 0.75:
+                    q = 1.0 / np.sqrt(s * np.sqrt(s))
+                elif beta == 0.5:
+                    q = 1.0 / np.sqrt(s)
+                else:
+                    q = s ** -beta
+                ps[c, p] = q
+                ys[c, p] = xs[c, p] * q
+
+
 im2col = _compile_both(_im2col)
 col2im = _compile_both(_col2im)
 max_pool_forward = _compile_both(_max_pool_forward)
 max_pool_backward = _compile_both(_max_pool_backward)
 subsample_forward = _compile_both(_subsample_forward)
 subsample_backward = _compile_both(_subsample_backward)
+lrn_forward = _compile_both(_lrn_forward)

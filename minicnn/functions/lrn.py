@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..backend import get_array_module
 from ..tensor import Function, Tensor, as_tensor
 from . import _kernels_gpu
@@ -81,11 +83,20 @@ class LocalResponseNorm(Function):
             y, scale = _kernels_gpu.lrn_forward(x, self.before, self.after, self.a, self.k, self.beta)
             self.x, self.y, self.scale = x, y, scale
             return y
-        scale = channel_window_sum(x * x, self.before, self.after, nonnegative=True)
-        scale *= self.a
-        scale += self.k
-        self.scale_pow = negative_power(scale, self.beta)  # scale ** -beta
-        y = x * self.scale_pow
+        if isinstance(x, np.ndarray):  # one Numba pass: a running window sum per pixel
+            from . import _kernels_cpu
+
+            x = np.ascontiguousarray(x)
+            y, scale, self.scale_pow = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+            kernel = _kernels_cpu.pick(_kernels_cpu.lrn_forward, x.size * 4)
+            kernel(x, self.before, self.after, x.dtype.type(self.a), x.dtype.type(self.k), x.dtype.type(self.beta),
+                   y, scale, self.scale_pow)
+        else:  # the array twin (CuPy dtypes without a kernel)
+            scale = channel_window_sum(x * x, self.before, self.after, nonnegative=True)
+            scale *= self.a
+            scale += self.k
+            self.scale_pow = negative_power(scale, self.beta)  # scale ** -beta
+            y = x * self.scale_pow
         self.x, self.y, self.scale = x, y, scale
         return y
 
