@@ -82,6 +82,8 @@ class TrainConfig:
         threads: on the CPU, split each batch over this many threads, one model replica each
             (:class:`minicnn.parallel.DataParallel`); 1 = one plain step. Results are
             reproducible for a given value (dropout masks and rounding depend on it).
+            With class weights, each slice's weighted mean loss counts by the slice's
+            share of images: close to, not exactly, the whole batch's weighted mean.
         max_steps_per_epoch: stop each epoch after this many steps (smoke tests); None = all.
         log_every, log_first: record the batch losses and the weighting's values (``steps.csv``)
             at every one of the first ``log_first`` steps, then every ``log_every`` steps.
