@@ -90,6 +90,20 @@ def batch_slices(n: int, parts: int) -> list[slice]:
     return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
+def _unshared_gradients(params: Sequence[Any]) -> set[int]:
+    """Ids of the parameters whose gradient array shares memory with no other parameter's gradient.
+
+    Backward may hand one array to two leaves (``a + b`` passes the same gradient to
+    both), so a gradient is only added to in place when it is provably its own.
+    """
+    grads = [(id(p), p.grad) for p in params if isinstance(p.grad, np.ndarray)]
+    private = set()
+    for i, (key, grad) in enumerate(grads):
+        if not any(np.may_share_memory(grad, other) for j, (_, other) in enumerate(grads) if j != i):
+            private.add(key)
+    return private
+
+
 class DataParallel:
     """Run a forward + backward on slices of a batch in ``threads`` threads, one replica of ``modules`` each.
 
@@ -152,12 +166,20 @@ class DataParallel:
                        for k, s in enumerate(slices[1:], start=1)]
             first = work(self.replicas[0], slices[0], (slices[0].stop - slices[0].start) / n)
             results = [first] + [f.result() for f in futures]
+        originals = [p for module in self.modules for p in module.parameters()]
+        private = _unshared_gradients(originals)
         for replica in self.replicas[1:len(slices)]:
-            for original, copy_ in zip(self.modules, replica):
-                for p, q in zip(original.parameters(), copy_.parameters()):
-                    if q.grad is not None:
-                        p.grad = q.grad if p.grad is None else p.grad + q.grad
-                    q.grad = None
+            copies = [q for module in replica for q in module.parameters()]
+            for p, q in zip(originals, copies):
+                if q.grad is None:
+                    continue
+                if p.grad is None:
+                    p.grad = q.grad
+                elif id(p) in private:
+                    np.add(p.grad, q.grad, out=p.grad)  # in place: no third gradient-sized array
+                else:
+                    p.grad = p.grad + q.grad
+                q.grad = None
         return results
 
     def close(self) -> None:

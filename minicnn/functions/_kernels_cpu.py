@@ -50,6 +50,11 @@ def pick(kernels, work: int):
     return kernels[1] if work >= PARALLEL_MIN_WORK and not _serial_only else kernels[0]
 
 
+def serial_only_active() -> bool:
+    """Whether a :func:`serial_only` block is running (threads of :mod:`minicnn.parallel` share the cores)."""
+    return _serial_only > 0
+
+
 @contextlib.contextmanager
 def serial_only() -> Iterator[None]:
     """Make :func:`pick` return serial kernels inside the block (used by :class:`minicnn.parallel.DataParallel`)."""

@@ -42,10 +42,17 @@ def check_float_input(x: Any, name: str, ndim: int | None = None) -> None:
 
 
 def images_per_chunk(n_images: int, bytes_per_image: int, xp: Any) -> int:
-    """How many images to process at once: all on the GPU, a cache-sized chunk on the CPU."""
+    """How many images to process at once: all on the GPU, a cache-sized chunk on the CPU.
+
+    Under :class:`minicnn.parallel.DataParallel` each thread gets half the budget: the
+    threads share the last-level cache, and their buffers add up in memory.
+    """
     if xp is not np:
         return n_images
-    return max(1, min(n_images, CPU_CHUNK_BYTES // max(bytes_per_image, 1)))
+    from . import _kernels_cpu
+
+    budget = CPU_CHUNK_BYTES // 2 if _kernels_cpu.serial_only_active() else CPU_CHUNK_BYTES  # threads share the cache
+    return max(1, min(n_images, budget // max(bytes_per_image, 1)))
 
 
 class Conv2d(Function):

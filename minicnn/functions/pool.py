@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_array_module
-from ..tensor import Function, Tensor, as_tensor
+from ..tensor import Function, Tensor, as_tensor, is_grad_enabled
 from ._im2col import (IntPair, Padding, Window, as_pair, crop_padding, make_window, offset_slices, pad_for_windows,
                       padded_size)
 from .conv import check_float_input
@@ -57,6 +57,24 @@ def max_pool_forward_xp(x: Any, win: Window) -> tuple[Any, Any]:
     return best, offset
 
 
+def max_pool_values(x: Any, win: Window) -> Any:
+    """Max-pool values only (no argmax: inference), ``x: (N, C, H, W) -> (N, C, OH, OW)``.
+
+    One element-wise maximum per kernel offset over strided views of the -inf-padded
+    input; ``maximum`` propagates NaN, as the argmax kernel does.
+    """
+    xp = get_array_module(x)
+    padded = pad_for_windows(x, win, -np.inf)
+    rows, cols = offset_slices(win, 0, 0)
+    y = padded[:, :, rows, cols].copy()
+    for i in range(win.kh):
+        for j in range(win.kw):
+            if i or j:
+                rows, cols = offset_slices(win, i, j)
+                xp.maximum(y, padded[:, :, rows, cols], out=y)
+    return y
+
+
 def max_pool_backward_xp(gy: Any, offset: Any, win: Window) -> Any:
     """Route ``gy: (N, C, OH, OW)`` to each window's winning pixel: ``-> gx: (N, C, H, W)``."""
     xp = get_array_module(gy)
@@ -82,6 +100,8 @@ class MaxPool2d(Function):
     def forward(self, x):
         win = pool_window(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
         self.win, self.x_shape = win, x.shape
+        if self.inputs and not (is_grad_enabled() and self.needs_grad(0)):  # no backward will come: maxima suffice
+            return max_pool_values(x, win)
         if get_array_module(x) is not np:
             from . import _kernels_gpu
 

@@ -241,3 +241,19 @@ def test_float32_in_float32_out_and_gradients(op, backend):
 def test_bad_input_errors(call, error, match):
     with pytest.raises(error, match=match):
         call(Tensor(np.zeros((1, 1, 5, 5))))
+
+
+@pytest.mark.parametrize("settings", [((3, 3), (2, 2), "same", False), ((2, 2), None, 0, True), ((3, 2), (1, 2), 1, False)])
+def test_max_pool_without_grad_gives_the_same_values(settings):
+    """Inference takes the values-only path (no argmax); it must equal the training path, NaN and -inf included."""
+    from minicnn import no_grad
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    x[0, 0, :3, :3] = -np.inf
+    x[1, 2, 4, 4] = np.nan
+    kernel, stride, padding, ceil = settings
+    with_grad = max_pool2d(Tensor(x, requires_grad=True), kernel, stride, padding, ceil).data
+    with no_grad():
+        values_only = max_pool2d(Tensor(x), kernel, stride, padding, ceil).data
+    np.testing.assert_array_equal(values_only, with_grad)
