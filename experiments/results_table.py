@@ -52,11 +52,17 @@ def run_row(run: Path, which: str) -> dict[str, str]:
     """The table cells of one run folder; ``which`` is "best" (best validation epoch) or "final"."""
     settings = _read_json(run / "settings.json")
     results = _read_json(run / "results.json")
-    if "stopped" in results:
-        raise SystemExit(f"{run}: training stopped ({results['stopped']}); no test results")
-    model = results.get(which) or results["final"]
     cells = {"run": run.name, "script": settings["script"], "preset": settings["preset"],
              "weighting": settings.get("weighting") or "-"}
+    command = settings["command"].replace(str(Path.cwd().resolve()) + "/", "")  # run folders relative to here
+    cells["command"] = f"`python experiments/{command}`"
+    cells["paper"] = PAPER_REPORTED.get(settings["script"], "-")
+    if "stopped" in results:  # a NaN/inf loss stopped the run: say where, there are no test results
+        cells.update({"gender_acc": "-", "age_acc": "-", "gender_recall": "-", "age_recall": "-", "minutes": "-",
+                      "epochs": f"stopped: loss not finite at step {results['step']}",
+                      "epoch_used": str(results["epochs_completed"])})
+        return cells
+    model = results.get(which) or results["final"]
     for task in ("gender", "age"):
         metrics = model.get(task)
         cells[f"{task}_acc"] = _pct(metrics["accuracy"]) if metrics else "-"
@@ -65,8 +71,6 @@ def run_row(run: Path, which: str) -> dict[str, str]:
     cells["epochs"] = f"{results['epochs_completed']} of {settings['epochs']}"
     cells["epoch_used"] = str(model["epoch"])
     cells["minutes"] = "-" if minutes is None else f"{minutes:.1f}"
-    cells["command"] = f"`python experiments/{settings['command']}`"
-    cells["paper"] = PAPER_REPORTED.get(settings["script"], "-")
     return cells
 
 
@@ -74,7 +78,7 @@ def baselines(runs: list[Path]) -> dict[str, float]:
     """Majority-class test accuracy of each task, from the first run that reports it."""
     found: dict[str, float] = {}
     for run in runs:
-        for task, base in _read_json(run / "results.json").get("baseline", {}).items():
+        for task, base in (_read_json(run / "results.json").get("baseline") or {}).items():
             found.setdefault(task, base["test_accuracy"])
     return found
 

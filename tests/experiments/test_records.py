@@ -133,3 +133,21 @@ def test_seeded_initialisation_is_reproducible():
     for (name, pa), pb, pc in zip(a.named_parameters(), b.parameters(), c.parameters()):
         assert np.array_equal(pa.data, pb.data), name
         assert not np.array_equal(pa.data, pc.data), name
+
+
+def test_results_table_reports_a_stopped_run(tmp_path):
+    """A run stopped by a non-finite loss gets a row that says so, not test numbers."""
+    import json
+
+    from experiments import results_table
+
+    run = tmp_path / "multitask-paper"
+    run.mkdir()
+    (run / "settings.json").write_text(json.dumps({"script": "multitask", "preset": "paper", "weighting": "paper",
+                                                    "epochs": 1, "command": "multitask.py --variant paper"}))
+    (run / "results.json").write_text(json.dumps({"stopped": "loss is nan at step 11", "step": 11, "epoch": 1,
+                                                   "epochs_completed": 0}))
+    table = results_table.markdown([run])
+    assert "stopped: loss not finite at step 11" in table and "`python experiments/multitask.py --variant paper`" in table
+    with pytest.raises(SystemExit, match="missing"):
+        results_table.markdown([tmp_path / "nothing"])
