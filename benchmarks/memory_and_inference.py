@@ -5,10 +5,14 @@ Two measurements the CPU-speed issue asks for, each library in the same conditio
 * **Peak memory of one training step** (forward, backward, SGD with momentum and
   weight decay; batch 64 by default), minicnn's plain step and its data-parallel
   step (``minicnn.parallel``, what the experiment scripts use) against PyTorch's. Each library runs in its own fresh
-  subprocess, so neither pays for the other's imports: the subprocess builds the
-  network, the batch and the optimizer, reads its resident set size (RSS), runs
-  a few steps and reports the high-water mark of RSS (``ru_maxrss``) minus that
-  baseline: the memory the step itself needed on top of weights and data.
+  subprocess, so neither pays for the other's imports. The subprocess builds the
+  network, the batch and the optimizer and reads its resident set size (RSS); then
+  *first step*: the high-water mark of RSS (``VmHWM``) over the first step minus that
+  RSS (this includes compiling Numba's kernels, or setting up oneDNN, and the
+  libraries' buffers); *warm step*: the kernel's high-water mark is reset (Linux
+  ``/proc/self/clear_refs``) and the growth over three more steps is measured from the
+  RSS after the first step (what each further step needs beyond what the process
+  kept; allocators keep freed memory, so this is the smaller figure).
 * **Inference latency of one face**: one 128 x 128 grayscale image through the
   multi-task network in evaluation mode without autograd, on ONE thread (as the
   detect-then-classify pipeline uses it), median of many runs.
@@ -37,10 +41,24 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    """High-water mark of this process's resident set size, MB (Linux reports ru_maxrss in KB)."""
+    """High-water mark of this process's resident set size since the last reset, MB (``VmHWM``)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Reset the high-water mark to the current RSS (Linux >= 4.0: ``5`` into ``/proc/self/clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def _step_memory_child(library: str, net: str, batch: int, steps: int, threads: int = 2) -> dict[str, float]:
@@ -75,10 +93,15 @@ def _step_memory_child(library: str, net: str, batch: int, steps: int, threads: 
         tx, tlabels = torch.from_numpy(x), [torch.from_numpy(y) for y in labels]
         topt = torch.optim.SGD(twin.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
         step = lambda: torch_step(twin, topt, tx, tlabels)  # noqa: E731
-    baseline = rss_mb()
+    before = rss_mb()
+    step()  # the first step: also compiles Numba's kernels / sets up oneDNN and allocates the libraries' buffers
+    first = peak_rss_mb() - before
+    warm_baseline = rss_mb()
+    reset = reset_peak_rss()
     for _ in range(steps):
         step()
-    return {"baseline_mb": baseline, "peak_mb": peak_rss_mb(), "step_mb": peak_rss_mb() - baseline}
+    warm = peak_rss_mb() - warm_baseline if reset else float("nan")
+    return {"first_step_mb": first, "warm_step_mb": warm, "peak_reset": reset}
 
 
 def step_memory(library: str, net: str, batch: int, threads: int, steps: int = 3) -> dict[str, float]:
@@ -140,14 +163,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2, help="threads for the training-step memory runs")
     p.add_argument("--runs", type=int, default=200, help="timed inference runs (median reported)")
     args = p.parse_args(argv)
-    print(f"peak memory of one training step, batch {args.batch}, {args.threads} threads "
-          "(RSS high-water mark minus RSS before the first step, fresh process per library)")
-    print(f"{'network':<10} {'minicnn MB':>11} {'data-par. MB':>13} {'PyTorch MB':>11} {'ratio':>7} {'d-p ratio':>9}")
+    print(f"peak memory of a training step, batch {args.batch}, {args.threads} threads, MB of resident memory "
+          "(fresh process per library; first step: growth over it; warm step: growth over 3 more)")
+    print(f"{'network':<10} {'':>7} {'minicnn':>9} {'data-par.':>10} {'PyTorch':>9} {'ratio':>7} {'d-p ratio':>9}")
     for net in args.nets.split(","):
-        mine = step_memory("minicnn", net, args.batch, args.threads)["step_mb"]
-        split = step_memory("minicnn-parallel", net, args.batch, args.threads)["step_mb"]
-        theirs = step_memory("torch", net, args.batch, args.threads)["step_mb"]
-        print(f"{net:<10} {mine:>11.0f} {split:>13.0f} {theirs:>11.0f} {mine / theirs:>6.2f}x {split / theirs:>8.2f}x")
+        runs = {lib: step_memory(lib, net, args.batch, args.threads) for lib in ("minicnn", "minicnn-parallel", "torch")}
+        for key, label in (("first_step_mb", "first"), ("warm_step_mb", "warm")):
+            mine, split, theirs = (runs[lib][key] for lib in ("minicnn", "minicnn-parallel", "torch"))
+            print(f"{net:<10} {label:>7} {mine:>9.0f} {split:>10.0f} {theirs:>9.0f} {mine / theirs:>6.2f}x "
+                  f"{split / theirs:>8.2f}x")
         sys.stdout.flush()
     for v in THREAD_VARS:  # the latency runs in this process, on one thread
         os.environ[v] = "1"

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_array_module
-from ..tensor import Function, Tensor
+from ..tensor import Function, Tensor, is_grad_enabled
 
 
 class ReLU(Function):
@@ -24,6 +24,8 @@ class ReLU(Function):
             if _kernels_gpu.handles(x):  # one pass writes y and the mask
                 y, self.mask = _kernels_gpu.relu_forward(x)
                 return y
+        if self.inputs and not (is_grad_enabled() and self.needs_grad(0)):  # inference: no mask needed
+            return xp.maximum(x, 0)
         self.mask = x > 0
         return xp.maximum(x, 0)
 
