@@ -71,14 +71,16 @@ def draw(paper: dict[str, np.ndarray], uncertainty: dict[str, np.ndarray] | None
     ax.plot(paper["step"], paper["w_age"], label="p (age weight)")
     ax.plot(paper["step"], paper["w_gender"], label="q (gender weight)")
     ax.axhline(0, color="k", lw=0.6)
-    ax.set(title="eq. 5 taken literally: p, q trained", xlabel="step", ylabel="weight")
+    ax.set_yscale("symlog", linthresh=1.0)  # linear within +-1, logarithmic beyond: the zero crossing and the blow-up
+    ax.set(title="eq. 5 taken literally: p, q trained", xlabel="step", ylabel="weight (symlog)")
     ax.legend(fontsize=8)
     ax = axes[1]
     ax.plot(paper["step"], paper["objective"], color="C3", label="p L_age + q L_gender")
     ax.plot(paper["step"], paper["age_loss"], color="C0", lw=0.8, alpha=0.7, label="L_age")
     ax.plot(paper["step"], paper["gender_loss"], color="C1", lw=0.8, alpha=0.7, label="L_gender")
     ax.axhline(0, color="k", lw=0.6)
-    ax.set(title="what SGD minimises then", xlabel="step", ylabel="loss")
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set(title="what SGD minimises then", xlabel="step", ylabel="loss (symlog)")
     ax.legend(fontsize=8)
     if uncertainty is not None:
         ax = axes[2]

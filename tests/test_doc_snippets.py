@@ -28,3 +28,23 @@ def test_relative_links_resolve(page):
         if re.match(r"^[a-z]+:", target):
             continue  # http:, https:, mailto:
         assert (page.parent / target).exists(), f"{page.name}: broken link to {target}"
+
+
+ANCHORED = re.compile(r"\]\(([^)#\s]*)#([^)\s]+)\)")
+HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*$", re.M)
+
+
+def slug(heading: str) -> str:
+    """MkDocs' (Python-Markdown toc) anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\s-]", "", heading.replace("`", "")).strip().lower()
+    return re.sub(r"[-\s]+", "-", text)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_link_anchors_name_a_heading(page):
+    for target, anchor in ANCHORED.findall(page.read_text()):
+        if re.match(r"^[a-z]+:", target):
+            continue
+        linked = (page.parent / target) if target else page
+        text = re.sub(r"```.*?```", "", linked.read_text(), flags=re.S)  # '#' lines in code blocks are not headings
+        assert anchor in {slug(h) for h in HEADING.findall(text)}, f"{page.name}: no heading for #{anchor} in {linked.name}"
