@@ -209,8 +209,10 @@ def test_bad_input_gives_a_clear_error(run_dir, tmp_path, capsys, case, status, 
     elif case == "output suffix":
         out = str(tmp_path / "out.mp4")
     elif case == "missing camera":
+        pytest.importorskip("av", reason="videos need PyAV (extra 'video'); without it the error names that")
         inputs = ["/dev/no-such-camera"]
     elif case == "corrupt video":
+        pytest.importorskip("av", reason="videos need PyAV (extra 'video'); without it the error names that")
         inputs = [str(tmp_path / "broken.mp4")]
         Path(inputs[0]).write_bytes(b"\x00" * 64)
     assert dc.main([*inputs, "--model", model, "--out", out]) == status
@@ -218,6 +220,7 @@ def test_bad_input_gives_a_clear_error(run_dir, tmp_path, capsys, case, status, 
 
 
 def test_demo_video_from_webfaces(webfaces, tmp_path):
+    pytest.importorskip("av", reason="writing a video needs PyAV (extra 'video')")
     from experiments.make_demo_video import write_demo_video
 
     names = write_demo_video(tmp_path / "demo.mp4", webfaces, frames=4, size=(320, 240), photos=2)
@@ -243,3 +246,12 @@ def test_demo_photo_has_two_faces_the_detector_finds(tmp_path):
                                      min_neighbors=5, min_size=60)
     lefts = sorted(int(box[0]) for box in boxes)
     assert len(lefts) == 2 and lefts[0] < gray.shape[1] / 2 < lefts[1]
+
+
+def test_video_without_pyav_names_the_extra(run_dir, tmp_path, capsys, monkeypatch):
+    """Where PyAV is missing, a video input fails with the install hint (CI installs no video extra)."""
+    monkeypatch.setitem(sys.modules, "av", None)  # import av -> ImportError
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00" * 64)
+    assert dc.main([str(clip), "--model", str(run_dir), "--out", str(tmp_path / "out.mp4")]) == 1
+    assert "videos need PyAV: pip install 'facestack[video]'" in capsys.readouterr().err
