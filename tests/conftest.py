@@ -29,6 +29,15 @@ def shared_data() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def utkface_dir(shared_data: Path) -> Path:
+    """The UTKFace folder of the real data; skips the test where it is absent."""
+    folder = shared_data / "utkface"
+    if not folder.is_dir():
+        pytest.skip(f"UTKFace not found in {shared_data}")
+    return folder
+
+
 def _cupy_available() -> bool:
     from minicnn.backend import cupy_available
 

@@ -22,11 +22,8 @@ BUILD_LIMIT_S, LOAD_LIMIT_S = 120.0, 2.0
 
 
 @pytest.fixture(scope="module")
-def utkface_folder(shared_data):
-    folder = shared_data / "utkface"
-    if not folder.is_dir():
-        pytest.skip(f"UTKFace not found in {shared_data}")
-    return folder
+def utkface_folder(utkface_dir):
+    return utkface_dir
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,8 @@ OUTPUTS = ("settings.json", "log.csv", "steps.csv", "checkpoint.npz", "best.npz"
 
 
 @pytest.fixture(scope="module")
-def utkface(shared_data):
-    folder = shared_data / "utkface"
-    if not folder.is_dir():
-        pytest.skip(f"UTKFace not found in {shared_data}")
-    return folder
+def utkface(utkface_dir):
+    return utkface_dir
 
 
 @pytest.fixture(scope="module")
