@@ -35,6 +35,10 @@ def register(subparsers) -> None:
     p.add_argument("--mirror", action="store_true", help="add left-right mirrored positives")
     p.add_argument("--jitter", type=float, default=0.0,
                    help="UTKFace boxes: random shift / shrink by up to this fraction of the side")
+    p.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
+                   help="--pos/--pos-utkface: turn each face by a random angle in [-DEG, DEG] (default 0)")
+    p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
+                   help="--pos/--pos-utkface: Gaussian blur of random sigma in [0, SIGMA] window px (default 0)")
     p.add_argument("--neg", required=True, metavar="DIR", help="folder of face-free background images")
     p.add_argument("--window", type=int, nargs="+", default=[24], metavar="PX",
                    help="window side, or width height (default 24)")
@@ -73,7 +77,8 @@ def _load_positives(args: argparse.Namespace, window: tuple[int, int]) -> np.nda
         else:
             box = UTKFACE_CHIP_BOX if kind == "utkface" else None
             windows, report = read_crop_folder(source, window, box=box, limit=args.pos_limit,
-                                               jitter=args.jitter if box is not None else 0.0, seed=args.seed)
+                                               jitter=args.jitter if box is not None else 0.0, seed=args.seed,
+                                               rotate=args.rotate, blur=args.blur)
         print(report.summary())
         for label, names in (("unreadable", report.unreadable), ("odd-sized", report.odd_sized)):
             if names:

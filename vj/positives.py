@@ -184,10 +184,35 @@ def jittered_box(box: np.ndarray, image_size: tuple[int, int], jitter: float,
     return np.array([x, y, w, h])
 
 
+def rotated_about(gray: np.ndarray, centre: tuple[float, float], degrees: float) -> np.ndarray:
+    """``gray (H, W)`` uint8 turned ``degrees`` anticlockwise about ``centre = (x, y)``
+    (bilinear), same size. The image is mirrored at its borders first, so corners turned
+    in from outside show mirrored face/background texture, not constant pixels that
+    boosting would learn as an artefact."""
+    from PIL import Image
+
+    pad = (max(gray.shape) + 1) // 2
+    padded = np.pad(gray, pad, mode="reflect")
+    turned = Image.fromarray(np.ascontiguousarray(padded, dtype=np.uint8)).rotate(
+        degrees, resample=Image.BILINEAR, center=(centre[0] + pad, centre[1] + pad))
+    return np.asarray(turned, dtype=np.uint8)[pad:pad + gray.shape[0], pad:pad + gray.shape[1]]
+
+
+def blurred(window: np.ndarray, sigma: float) -> np.ndarray:
+    """``window`` uint8 smoothed by a Gaussian of standard deviation ``sigma`` pixels
+    (Pillow's ``GaussianBlur``; edges extended); ``sigma <= 0`` returns it unchanged."""
+    from PIL import Image, ImageFilter
+
+    if sigma <= 0:
+        return window
+    image = Image.fromarray(np.ascontiguousarray(window, dtype=np.uint8))
+    return np.asarray(image.filter(ImageFilter.GaussianBlur(radius=float(sigma))), dtype=np.uint8)
+
+
 def read_crop_folder(folder: str | os.PathLike, window_size: tuple[int, int],
                      box: tuple[float, float, float, float] | None = None,
                      limit: int | None = None, jitter: float = 0.0,
-                     seed: int = 0) -> tuple[np.ndarray, SampleReport]:
+                     seed: int = 0, rotate: float = 0.0, blur: float = 0.0) -> tuple[np.ndarray, SampleReport]:
     """Face crops of one folder, shrunk to the window.
 
     The folder's common image size (the most frequent) is taken as its crop size;
@@ -202,7 +227,12 @@ def read_crop_folder(folder: str | os.PathLike, window_size: tuple[int, int],
         jitter: with a ``box``, move and shrink each sample's box at random by up to
             this fraction of its side (``jittered_box``), so the cascade learns faces
             framed a little off-centre, as the detector's 2 px / 1.1x grid sees them.
-        seed: random seed of the jitter.
+        seed: random seed of the jitter, rotation and blur.
+        rotate: turn each sample by a random angle in ``[-rotate, rotate]`` degrees about
+            its box centre (``rotated_about``), for faces not upright in the photo
+            (UTKFace chips are all aligned upright).
+        blur: smooth each window by a Gaussian of random sigma in ``[0, blur]`` window
+            pixels (``blurred``), for small, soft faces; 0 keeps the sharp shrink.
 
     Returns:
         ``(windows, report)``: ``(N, height, width)`` uint8 and what was skipped.
@@ -235,13 +265,18 @@ def read_crop_folder(folder: str | os.PathLike, window_size: tuple[int, int],
         if gray.shape != common:
             report.odd_sized.append(path.name)
             continue
+        h, w = gray.shape
+        pixels = np.array([0.0, 0.0, w, h]) if box is None else \
+            np.array([box[0] * w, box[1] * h, box[2] * w, box[3] * h])
+        if box is not None and jitter > 0:
+            pixels = jittered_box(pixels, (w, h), jitter, rng)
+        if rotate > 0:
+            centre = (pixels[0] + pixels[2] / 2, pixels[1] + pixels[3] / 2)
+            gray = rotated_about(gray, centre, rng.uniform(-rotate, rotate))
         if box is not None:
-            h, w = gray.shape
-            pixels = np.array([box[0] * w, box[1] * h, box[2] * w, box[3] * h])
-            if jitter > 0:
-                pixels = jittered_box(pixels, (w, h), jitter, rng)
             gray = crop_padded(gray, pixels)
-        windows.append(shrink_to_window(gray, window_size))
+        window = shrink_to_window(gray, window_size)
+        windows.append(blurred(window, rng.uniform(0.0, blur)) if blur > 0 else window)
     report.used = len(windows)
     return np.stack(windows), report
 
