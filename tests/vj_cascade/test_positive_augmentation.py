@@ -1,0 +1,48 @@
+"""The positive augmentations of ``vj train --rotate/--blur``: turning about a point with
+mirrored borders, Gaussian blur at window size, and their use in ``read_crop_folder``."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from vj.positives import UTKFACE_CHIP_BOX, blurred, read_crop_folder, rotated_about
+
+
+def test_rotation_moves_a_dot_about_the_centre():
+    image = np.zeros((41, 41), dtype=np.uint8)
+    image[20, 30] = 255  # 10 px right of pixel (20, 20), whose middle is the point (20.5, 20.5)
+    turned = rotated_about(image, (20.5, 20.5), 90.0)  # anticlockwise on screen: right -> up
+    y, x = np.unravel_index(np.argmax(turned), turned.shape)
+    assert (y, x) == (10, 20)
+    assert np.array_equal(rotated_about(image, (20.5, 20.5), 0.0), image)
+
+
+def test_rotation_fills_corners_with_mirrored_texture_not_a_constant():
+    rng = np.random.default_rng(0)
+    image = rng.integers(1, 256, (40, 40), dtype=np.uint8)
+    turned = rotated_about(image, (20.0, 20.0), 30.0)
+    corners = np.concatenate([turned[:4, :4].ravel(), turned[-4:, -4:].ravel()])
+    assert turned.shape == image.shape
+    assert corners.min() > 0 and np.unique(corners).size > 8
+
+
+def test_blur_smooths_and_keeps_the_mean():
+    checker = (np.indices((24, 24)).sum(axis=0) % 2 * 200 + 20).astype(np.uint8)
+    soft = blurred(checker, 1.0)
+    assert soft.std() < 0.25 * checker.std()
+    assert abs(float(soft.mean()) - float(checker.mean())) < 2.0
+    assert blurred(checker, 0.0) is checker
+
+
+def test_crop_folder_augmentations_are_seeded_and_change_the_samples(tmp_path):
+    rng = np.random.default_rng(1)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (60, 60), dtype=np.uint8)).save(tmp_path / f"chip{i}.png")
+    plain, _ = read_crop_folder(tmp_path, (24, 24), box=UTKFACE_CHIP_BOX)
+    first, _ = read_crop_folder(tmp_path, (24, 24), box=UTKFACE_CHIP_BOX, rotate=15, blur=1.0, seed=3)
+    again, _ = read_crop_folder(tmp_path, (24, 24), box=UTKFACE_CHIP_BOX, rotate=15, blur=1.0, seed=3)
+    other, _ = read_crop_folder(tmp_path, (24, 24), box=UTKFACE_CHIP_BOX, rotate=15, blur=1.0, seed=4)
+    assert first.shape == plain.shape == (4, 24, 24)
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert not np.array_equal(first, plain)
+    assert first.std(axis=(1, 2)).mean() < plain.std(axis=(1, 2)).mean()  # blur softens noise chips
