@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments import gender_cnn, lenet_age, multitask, results_table, weighting_figure
+from experiments import flip_test, gender_cnn, lenet_age, multitask, results_table, weighting_figure
 from minicnn.serialization import load_arrays
 from minicnn.train.report import read_csv
 
@@ -68,6 +68,13 @@ def test_multitask_with_uncertainty_weighting(utkface, cache_dir, tmp_path):
     assert (out / "weighting.png").is_file()
     assert all(np.isfinite(r["sigma2_age"]) and r["sigma2_age"] > 0 for r in rows)
     assert results["final"]["age"]["class_names"] == ["[0,30]", "[31,45]", "[46,60]", "[61,100]"]
+    # the flip test re-scores the saved models on the same split: its plain figures are results.json's
+    assert flip_test.main([str(out)]) == 0
+    scored = json.loads((out / "flip_test.json").read_text())
+    for which in ("final", "best"):
+        for task in ("gender", "age"):
+            assert scored[which][task]["plain"] == pytest.approx(results[which][task]["accuracy"])
+            assert 0.0 <= scored[which][task]["flip"] <= 1.0
 
 
 def test_paper_weighting_run_feeds_the_table_and_the_weighting_figure(utkface, cache_dir, tmp_path, capsys):
