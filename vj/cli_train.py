@@ -35,6 +35,8 @@ def register(subparsers) -> None:
     p.add_argument("--mirror", action="store_true", help="add left-right mirrored positives")
     p.add_argument("--jitter", type=float, default=0.0,
                    help="UTKFace boxes: random shift / shrink by up to this fraction of the side")
+    p.add_argument("--grow", type=float, default=0.0,
+                   help="UTKFace boxes: the jitter may also enlarge the box by up to this fraction (default 0)")
     p.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
                    help="--pos/--pos-utkface: turn each face by a random angle in [-DEG, DEG] (default 0)")
     p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
@@ -78,7 +80,8 @@ def _load_positives(args: argparse.Namespace, window: tuple[int, int]) -> np.nda
             box = UTKFACE_CHIP_BOX if kind == "utkface" else None
             windows, report = read_crop_folder(source, window, box=box, limit=args.pos_limit,
                                                jitter=args.jitter if box is not None else 0.0, seed=args.seed,
-                                               rotate=args.rotate, blur=args.blur)
+                                               rotate=args.rotate, blur=args.blur,
+                                               grow=args.grow if box is not None else 0.0)
         print(report.summary())
         for label, names in (("unreadable", report.unreadable), ("odd-sized", report.odd_sized)):
             if names:

@@ -136,14 +136,27 @@ def image_files(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def crop_padded(gray: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """The pixels of ``box`` (``x, y, w, h``, rounded to integers), replicating the image's
-    edge where the box reaches outside it."""
+def _border_index(index: np.ndarray, size: int, mode: str) -> np.ndarray:
+    """Indices outside ``[0, size)`` mapped inside: ``edge`` repeats the border pixel,
+    ``reflect`` mirrors about it (NumPy's ``pad`` mode of that name: -1 -> 1, size -> size - 2)."""
+    if mode == "edge" or size == 1:
+        return np.clip(index, 0, size - 1)
+    if mode != "reflect":
+        raise ValueError(f"unknown border mode {mode!r}: expected 'edge' or 'reflect'")
+    period = 2 * size - 2
+    folded = np.abs(index) % period
+    return np.where(folded >= size, period - folded, folded)
+
+
+def crop_padded(gray: np.ndarray, box: np.ndarray, mode: str = "edge") -> np.ndarray:
+    """The pixels of ``box`` (``x, y, w, h``, rounded to integers); where the box reaches
+    outside the image, ``mode="edge"`` repeats the image's border and ``"reflect"``
+    mirrors the image about it."""
     x, y, w, h = (int(round(v)) for v in box)
     if w < 1 or h < 1:
         raise ValueError(f"empty crop box {box}")
-    rows = np.clip(np.arange(y, y + h), 0, gray.shape[0] - 1)
-    cols = np.clip(np.arange(x, x + w), 0, gray.shape[1] - 1)
+    rows = _border_index(np.arange(y, y + h), gray.shape[0], mode)
+    cols = _border_index(np.arange(x, x + w), gray.shape[1], mode)
     return gray[np.ix_(rows, cols)]
 
 
@@ -171,12 +184,13 @@ def shrink_to_window(crop: np.ndarray, window_size: tuple[int, int], detector_sc
 
 
 def jittered_box(box: np.ndarray, image_size: tuple[int, int], jitter: float,
-                 rng: np.random.Generator) -> np.ndarray:
+                 rng: np.random.Generator, grow: float = 0.0) -> np.ndarray:
     """``box`` (``x, y, w, h``) moved by up to ``jitter`` of its side in x and y and
-    scaled by a factor in ``[1 - jitter, 1]``, then shifted back inside the image
-    ``(width, height)`` where it can be (so no padded rows appear)."""
+    scaled by a factor in ``[1 - jitter, 1 + grow]``, then shifted back inside the image
+    ``(width, height)`` where it can be (so no padded rows appear unless it outgrows the
+    image)."""
     x, y, w, h = (float(v) for v in box)
-    factor = rng.uniform(1.0 - jitter, 1.0)
+    factor = rng.uniform(1.0 - jitter, 1.0 + grow)
     cx, cy = x + w / 2 + rng.uniform(-jitter, jitter) * w, y + h / 2 + rng.uniform(-jitter, jitter) * h
     w, h = w * factor, h * factor
     x = min(max(cx - w / 2, 0.0), max(image_size[0] - w, 0.0))
@@ -213,7 +227,8 @@ def blurred(window: np.ndarray, sigma: float) -> np.ndarray:
 def read_crop_folder(folder: str | os.PathLike, window_size: tuple[int, int],
                      box: tuple[float, float, float, float] | None = None,
                      limit: int | None = None, jitter: float = 0.0,
-                     seed: int = 0, rotate: float = 0.0, blur: float = 0.0) -> tuple[np.ndarray, SampleReport]:
+                     seed: int = 0, rotate: float = 0.0, blur: float = 0.0,
+                     grow: float = 0.0) -> tuple[np.ndarray, SampleReport]:
     """Face crops of one folder, shrunk to the window.
 
     The folder's common image size (the most frequent) is taken as its crop size;
@@ -234,6 +249,10 @@ def read_crop_folder(folder: str | os.PathLike, window_size: tuple[int, int],
             (UTKFace chips are all aligned upright).
         blur: smooth each window by a Gaussian of random sigma in ``[0, blur]`` window
             pixels (``blurred``), for small, soft faces; 0 keeps the sharp shrink.
+        grow: with a ``box``, let the jitter also enlarge the box, by up to this fraction
+            of its side, so faces a little smaller than the window are learnt too (the
+            detector's 1.1x pyramid then fires at more neighbouring scales); parts of an
+            enlarged box outside the chip are mirrored from inside it.
 
     Returns:
         ``(windows, report)``: ``(N, height, width)`` uint8 and what was skipped.
@@ -269,13 +288,13 @@ def read_crop_folder(folder: str | os.PathLike, window_size: tuple[int, int],
         h, w = gray.shape
         pixels = np.array([0.0, 0.0, w, h]) if box is None else \
             np.array([box[0] * w, box[1] * h, box[2] * w, box[3] * h])
-        if box is not None and jitter > 0:
-            pixels = jittered_box(pixels, (w, h), jitter, rng)
+        if box is not None and (jitter > 0 or grow > 0):
+            pixels = jittered_box(pixels, (w, h), jitter, rng, grow)
         if rotate > 0:
             centre = (pixels[0] + pixels[2] / 2, pixels[1] + pixels[3] / 2)
             gray = rotated_about(gray, centre, rng.uniform(-rotate, rotate))
         if box is not None:
-            gray = crop_padded(gray, pixels)
+            gray = crop_padded(gray, pixels, mode="reflect" if grow > 0 else "edge")
         window = shrink_to_window(gray, window_size)
         windows.append(blurred(window, rng.uniform(0.0, blur)) if blur > 0 else window)
     report.used = len(windows)
