@@ -46,3 +46,28 @@ def test_crop_folder_augmentations_are_seeded_and_change_the_samples(tmp_path):
     assert np.array_equal(first, again) and not np.array_equal(first, other)
     assert not np.array_equal(first, plain)
     assert first.std(axis=(1, 2)).mean() < plain.std(axis=(1, 2)).mean()  # blur softens noise chips
+
+
+def test_reflect_border_matches_numpy_pad():
+    from vj.positives import _border_index, crop_padded
+
+    index = np.arange(-4, 9)
+    assert np.array_equal(_border_index(index, 5, "reflect"), np.pad(np.arange(5), 4, mode="reflect")[:13])
+    assert np.array_equal(_border_index(index, 5, "edge"), np.clip(index, 0, 4))
+    image = np.arange(36, dtype=np.uint8).reshape(6, 6)
+    assert np.array_equal(crop_padded(image, np.array([-2, -2, 10, 10]), mode="reflect"),
+                          np.pad(image, 2, mode="reflect"))
+
+
+def test_grow_lets_the_box_jitter_enlarge_the_face(tmp_path):
+    from vj.positives import jittered_box
+
+    rng = np.random.default_rng(0)
+    box = np.array([10.0, 10.0, 40.0, 40.0])
+    sides = np.array([jittered_box(box, (100, 100), 0.1, rng, grow=0.2)[2] for _ in range(400)])
+    assert sides.min() >= 36.0 and sides.max() <= 48.0 and (sides > 40.0).mean() > 0.5
+    plain = np.array([jittered_box(box, (100, 100), 0.1, rng)[2] for _ in range(100)])
+    assert plain.max() <= 40.0  # without grow the jitter only shrinks, as the shipped cascade was trained
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (60, 60), dtype=np.uint8)).save(tmp_path / "c.png")
+    windows, _ = read_crop_folder(tmp_path, (24, 24), box=UTKFACE_CHIP_BOX, jitter=0.1, grow=0.3, seed=5)
+    assert windows.shape == (1, 24, 24)
