@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 import numpy as np
 
 from .nn.module import Module
+from .tensor import is_grad_enabled, set_grad_enabled
 
 T = TypeVar("T")
 
@@ -161,8 +162,14 @@ class DataParallel:
             return [work(self.replicas[0], slices[0], 1.0)]
         from .functions import _kernels_cpu
 
+        grad_mode = is_grad_enabled()  # per thread: the pool's threads take the caller's
+
+        def in_caller_mode(replicas: list[Module], part: slice, share: float) -> T:
+            with set_grad_enabled(grad_mode):
+                return work(replicas, part, share)
+
         with blas_threads(1), _kernels_cpu.serial_only():
-            futures = [self._pool.submit(work, self.replicas[k], s, (s.stop - s.start) / n)
+            futures = [self._pool.submit(in_caller_mode, self.replicas[k], s, (s.stop - s.start) / n)
                        for k, s in enumerate(slices[1:], start=1)]
             first = work(self.replicas[0], slices[0], (slices[0].stop - slices[0].start) / n)
             results = [first] + [f.result() for f in futures]

@@ -24,30 +24,44 @@ ReLU has run, which cuts a training step's peak memory.
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from . import backend
 
-_grad_enabled = True
+class _GradMode(threading.local):
+    """Whether operations record the graph, per thread (as in PyTorch): a flag shared
+    by all threads would let two threads' ``no_grad`` blocks, interleaved, restore each
+    other's saved value and leave graph recording off for good (which silently stopped
+    data-parallel training, whose replicas use ``no_grad`` in their own threads)."""
+
+    enabled: bool = True
+
+
+_grad_mode = _GradMode()
 
 
 @contextlib.contextmanager
-def no_grad() -> Iterator[None]:
-    """Context manager that records no graph (for evaluation and parameter updates)."""
-    global _grad_enabled
-    previous = _grad_enabled
-    _grad_enabled = False
+def set_grad_enabled(enabled: bool) -> Iterator[None]:
+    """Context manager that turns graph recording on or off in this thread, restoring it after."""
+    previous = _grad_mode.enabled
+    _grad_mode.enabled = bool(enabled)
     try:
         yield
     finally:
-        _grad_enabled = previous
+        _grad_mode.enabled = previous
+
+
+def no_grad():
+    """Context manager that records no graph in this thread (for evaluation and parameter updates)."""
+    return set_grad_enabled(False)
 
 
 def is_grad_enabled() -> bool:
-    """Whether operations currently record the graph."""
-    return _grad_enabled
+    """Whether operations in this thread currently record the graph (each thread starts with True)."""
+    return _grad_mode.enabled
 
 
 def _as_array(data: Any, dtype: Any = None):
@@ -380,7 +394,7 @@ class Function:
         tensors = tuple(x if isinstance(x, Tensor) else Tensor(_as_constant(x, inputs)) for x in inputs)
         self.inputs = tensors
         out = Tensor(self.forward(*(t.data for t in tensors)))
-        if _grad_enabled and any(t.requires_grad for t in tensors):
+        if _grad_mode.enabled and any(t.requires_grad for t in tensors):
             out.requires_grad = True
             out._ctx = self
             out._node = GraphNode(self, out.data.shape, out.data.dtype)

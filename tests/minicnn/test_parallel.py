@@ -98,3 +98,53 @@ def test_dropout_masks_differ_between_slices_and_repeat_with_the_seed():
 def test_data_parallel_refuses_bad_threads():
     with pytest.raises(ValueError, match="threads must be >= 1"):
         DataParallel([small_net()], threads=0)
+
+
+def test_grad_mode_is_per_thread_so_interleaved_no_grad_blocks_cannot_leave_it_off():
+    # thread A enters no_grad, thread B enters, A leaves, B leaves: with one flag shared by
+    # all threads B would restore A's "off" and graph recording would stay off for good
+    import threading
+
+    from minicnn import is_grad_enabled, no_grad
+
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def thread_a():
+        with no_grad():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+        seen["a_after"] = is_grad_enabled()
+
+    def thread_b():
+        a_in.wait(5)
+        with no_grad():
+            b_in.set()
+            a_out.wait(5)
+            seen["b_inside"] = is_grad_enabled()
+        seen["b_after"] = is_grad_enabled()
+
+    threads = [threading.Thread(target=thread_a), threading.Thread(target=thread_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == {"a_after": True, "b_inside": False, "b_after": True}
+    assert is_grad_enabled()
+    x = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    (x * 2.0).sum().backward()
+    assert np.allclose(x.grad, 2.0)
+
+
+def test_data_parallel_threads_follow_the_callers_grad_mode():
+    from minicnn import is_grad_enabled, no_grad
+    from minicnn.parallel import DataParallel
+
+    dp = DataParallel([nn.Linear(3, 2)], threads=2)
+    try:
+        assert dp.run(lambda replicas, part, share: is_grad_enabled(), 8) == [True, True]
+        with no_grad():
+            assert dp.run(lambda replicas, part, share: is_grad_enabled(), 8) == [False, False]
+    finally:
+        dp.close()
