@@ -246,6 +246,9 @@ class Trainer:
                     replicas[0], replicas[1] if len(replicas) > 1 else None, batch, part, share),
                 len(batch.x))
         value = check_finite(sum(p[0] for p in parts), self.step)  # before the update: weights stay as they were
+        if all(p.grad is None for p in self.optimizer.params):
+            raise RuntimeError(f"step {self.step}: the backward pass left no gradient on any parameter "
+                               "(was graph recording turned off, e.g. by an unclosed no_grad?)")
         self.optimizer.step()
         if self.weighting_optimizer is not None:
             self.weighting_optimizer.step()

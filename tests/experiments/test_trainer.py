@@ -132,6 +132,14 @@ def test_a_nan_loss_stops_training_and_names_the_step(tmp_path):
     assert meta["epoch"] == 1
 
 
+def test_a_step_without_gradients_stops_training_instead_of_silently_not_learning(tmp_path):
+    from minicnn import set_grad_enabled
+
+    trainer = make_trainer(tmp_path, one_head_net(), tasks=[QUADRANT], epochs=1)
+    with set_grad_enabled(False), pytest.raises(RuntimeError, match="no gradient on any parameter"):
+        trainer.fit(*loaders())
+
+
 def test_paper_weighting_collapses(tmp_path):
     weighting = make_weighting("paper", TASK_NAMES, CLASSES)
     trainer = make_trainer(tmp_path, TwoHeadNet(), weighting=weighting, epochs=1, lr=0.01)
