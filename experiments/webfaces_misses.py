@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for name in args.cascades:
         cascade = prepare_cascade(load_cascade(None if name == "default" else name))
-        label = "vj default" if name == "default" else Path(name).name
+        label = "vj default" if name == "default" else name
         counts = classify_misses(cascade, photos())
         total = sum(counts.values())
         print(f"{label}: {total} faces, min_neighbors 3, scale 1.1 "
