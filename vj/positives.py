@@ -201,7 +201,8 @@ def jittered_box(box: np.ndarray, image_size: tuple[int, int], jitter: float,
 def rotated_about(gray: np.ndarray, centre: tuple[float, float], degrees: float) -> np.ndarray:
     """``gray (H, W)`` uint8 turned ``degrees`` anticlockwise about ``centre = (x, y)``
     (bilinear), same size. ``centre`` is in the boxes' continuous coordinates: pixel
-    ``(row i, column j)`` covers ``[j, j + 1) x [i, i + 1)``, so its middle is ``(j + 0.5, i + 0.5)``. The image is mirrored at its borders first, so corners turned
+    ``(row i, column j)`` covers ``[j, j + 1) x [i, i + 1)``, so its middle is
+    ``(j + 0.5, i + 0.5)``. The image is mirrored at its borders first, so corners turned
     in from outside show mirrored face/background texture, not constant pixels that
     boosting would learn as an artefact."""
     from PIL import Image
