@@ -10,4 +10,5 @@ from .serialization import load, save
 from .tensor import Function, Tensor, is_grad_enabled, no_grad, set_grad_enabled
 
 __version__ = "0.1.0"
-__all__ = ["Tensor", "Function", "no_grad", "set_grad_enabled", "is_grad_enabled", "nn", "optim", "functions", "backend", "save", "load", "gradcheck", "manual_seed"]
+__all__ = ["Tensor", "Function", "no_grad", "set_grad_enabled", "is_grad_enabled", "nn", "optim", "functions",
+           "backend", "save", "load", "gradcheck", "manual_seed"]
