@@ -31,6 +31,7 @@ import numpy as np
 
 from . import backend
 
+
 class _GradMode(threading.local):
     """Whether operations record the graph, per thread (as in PyTorch): a flag shared
     by all threads would let two threads' ``no_grad`` blocks, interleaved, restore each
@@ -54,7 +55,7 @@ def set_grad_enabled(enabled: bool) -> Iterator[None]:
         _grad_mode.enabled = previous
 
 
-def no_grad():
+def no_grad() -> contextlib.AbstractContextManager[None]:
     """Context manager that records no graph in this thread (for evaluation and parameter updates)."""
     return set_grad_enabled(False)
 
