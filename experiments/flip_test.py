@@ -24,17 +24,11 @@ from typing import Any
 import numpy as np
 
 from minicnn import Tensor, backend, no_grad
+from minicnn.functions import softmax
 from minicnn.serialization import load_arrays
 from minicnn.train.cli import build_tasks, make_loaders, prepare_data
 
 MODEL_FILES = {"final": "model.npz", "best": "best.npz"}
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``(N, K)`` logits, in float64."""
-    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def predict_probabilities(model: Any, loader: Any, tasks: list[Any], flip: bool) -> list[np.ndarray]:
@@ -52,7 +46,7 @@ def predict_probabilities(model: Any, loader: Any, tasks: list[Any], flip: bool)
             for x in views:
                 outputs = model(Tensor(x))
                 outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
-                probs = [softmax(backend.to_numpy(o.data)) for o in outputs]
+                probs = [backend.to_numpy(softmax(o.data)) for o in outputs]
                 summed = probs if summed is None else [s + p for s, p in zip(summed, probs)]
             for i, p in enumerate(summed or []):
                 per_task[i].append(p / len(views))

@@ -20,7 +20,6 @@ scale 1.1 (``--data`` or ``$FACESTACK_DATA`` holds ``webfaces/``):
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -98,6 +97,7 @@ def size_test(cascade, photos, limit: int = 150) -> tuple[int, dict[int, tuple[i
 
 def main(argv: list[str] | None = None) -> int:
     """Print both analyses for each cascade given; returns the exit status."""
+    from experiments.make_demo_video import default_webfaces_dir
     from vj.detect import prepare_cascade
     from vj.opencv_xml import load_cascade
     from vj.positives import read_gray, read_webfaces_annotations
@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cascades", nargs="+", help="cascade XML files; 'default' is vj's shipped cascade")
     parser.add_argument("--data", default=None, help="folder holding webfaces/ (default $FACESTACK_DATA or ../shared/data)")
     args = parser.parse_args(argv)
-    root = Path(args.data or os.environ.get("FACESTACK_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
-    annotation_file = root / "webfaces" / "WebFaces_GroundThruth.txt"
+    webfaces = Path(args.data) / "webfaces" if args.data else default_webfaces_dir()
+    annotation_file = webfaces / "WebFaces_GroundThruth.txt"
     if not annotation_file.is_file():
         print(f"no WebFaces annotations at {annotation_file}: pass --data", file=sys.stderr)
         return 2
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def photos():
         for name in names:
-            yield read_gray(root / "webfaces" / "images" / name), annotations[name]
+            yield read_gray(webfaces / "images" / name), annotations[name]
 
     for name in args.cascades:
         cascade = prepare_cascade(load_cascade(None if name == "default" else name))

@@ -22,21 +22,16 @@ BUILD_LIMIT_S, LOAD_LIMIT_S = 120.0, 2.0
 
 
 @pytest.fixture(scope="module")
-def utkface_folder(utkface_dir):
-    return utkface_dir
-
-
-@pytest.fixture(scope="module")
-def built(utkface_folder, tmp_path_factory):
+def built(utkface_dir, tmp_path_factory):
     """The 128x128 grayscale cache, built once for this module; returns (cache, seconds)."""
     cache_dir = tmp_path_factory.mktemp("utkface-cache")
     started = time.perf_counter()
-    cache = build_cache(read_utkface(utkface_folder), PreprocessSettings(size=128, color="gray"), cache_dir)
+    cache = build_cache(read_utkface(utkface_dir), PreprocessSettings(size=128, color="gray"), cache_dir)
     return cache, time.perf_counter() - started, cache_dir
 
 
-def test_every_file_is_read_and_the_malformed_names_repaired(utkface_folder):
-    faces = read_utkface(utkface_folder)
+def test_every_file_is_read_and_the_malformed_names_repaired(utkface_dir):
+    faces = read_utkface(utkface_dir)
     assert faces.report.rows_seen == README_FILES == len(faces)
     assert faces.report.unreadable == []
     issues = sorted(issue for r in faces.report.repaired for issue in r["issues"])
@@ -46,20 +41,20 @@ def test_every_file_is_read_and_the_malformed_names_repaired(utkface_folder):
         assert (r["age"], r["gender"]) == (int(age_text), int(gender_text))
 
 
-def test_counts_per_bin_and_gender_equal_the_readme(utkface_folder):
-    faces = read_utkface(utkface_folder)
+def test_counts_per_bin_and_gender_equal_the_readme(utkface_dir):
+    faces = read_utkface(utkface_dir)
     table = faces.counts("paper")
     got = {label: tuple(int(v) for v in row) for label, row in zip(["[0,30]", "[31,45]", "[46,60]", "[61,100]"], table)}
     assert got == README_COUNTS
     assert int(table[4].sum()) == README_OVER_100 == int((faces.age > 100).sum())
 
 
-def test_the_cache_builds_and_loads_fast_enough(built, utkface_folder):
+def test_the_cache_builds_and_loads_fast_enough(built, utkface_dir):
     cache, build_seconds, cache_dir = built
     assert cache.images.shape == (README_FILES, 1, 128, 128) and cache.report["images_bad"] == 0
     assert build_seconds < BUILD_LIMIT_S, f"building took {build_seconds:.1f} s"
     started = time.perf_counter()
-    reopened = build_cache(read_utkface(utkface_folder), PreprocessSettings(size=128, color="gray"), cache_dir)
+    reopened = build_cache(read_utkface(utkface_dir), PreprocessSettings(size=128, color="gray"), cache_dir)
     load_seconds = time.perf_counter() - started
     assert load_seconds < LOAD_LIMIT_S, f"loading took {load_seconds:.2f} s"
     assert reopened.directory == cache.directory

@@ -22,18 +22,13 @@ OUTPUTS = ("settings.json", "log.csv", "steps.csv", "checkpoint.npz", "best.npz"
 
 
 @pytest.fixture(scope="module")
-def utkface(utkface_dir):
-    return utkface_dir
-
-
-@pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("experiment-cache")
 
 
-def run(script, utkface, cache_dir, out, *extra):
+def run(script, utkface_dir, cache_dir, out, *extra):
     """``script.main`` with the smoke options; options in ``extra`` come later and so take precedence."""
-    return script.main(SMOKE + ["--data", str(utkface), "--cache-dir", str(cache_dir), "--out", str(out), *extra])
+    return script.main(SMOKE + ["--data", str(utkface_dir), "--cache-dir", str(cache_dir), "--out", str(out), *extra])
 
 
 def check_run(out, tasks):
@@ -50,20 +45,20 @@ def check_run(out, tasks):
     return rows, results
 
 
-def test_gender_cnn_paper_variant(utkface, cache_dir, tmp_path, capsys):
+def test_gender_cnn_paper_variant(utkface_dir, cache_dir, tmp_path, capsys):
     # one plain step per batch: with the paper's initialisation (weights of std 0.1, biases 0.1) the first
     # losses are about 10 and four steps are too few for "loss falls" to hold for every dropout draw;
     # --threads 1 keeps the draw this check was written for (the data-parallel path is tested below)
-    assert run(gender_cnn, utkface, cache_dir, tmp_path / "gender", "--threads", "1") == 0
+    assert run(gender_cnn, utkface_dir, cache_dir, tmp_path / "gender", "--threads", "1") == 0
     check_run(tmp_path / "gender", ["gender"])
     settings = json.loads((tmp_path / "gender" / "settings.json").read_text())
     assert settings["preset"] == "paper" and settings["weight_decay"] == 1e-4 and settings["decay_rate"] == 0.96
     assert "epoch 2/2" in capsys.readouterr().out
 
 
-def test_multitask_with_uncertainty_weighting(utkface, cache_dir, tmp_path):
+def test_multitask_with_uncertainty_weighting(utkface_dir, cache_dir, tmp_path):
     out = tmp_path / "multitask"
-    assert run(multitask, utkface, cache_dir, out, "--weighting", "uncertainty") == 0
+    assert run(multitask, utkface_dir, cache_dir, out, "--weighting", "uncertainty") == 0
     rows, results = check_run(out, ["gender", "age"])
     assert (out / "weighting.png").is_file()
     assert all(np.isfinite(r["sigma2_age"]) and r["sigma2_age"] > 0 for r in rows)
@@ -77,9 +72,9 @@ def test_multitask_with_uncertainty_weighting(utkface, cache_dir, tmp_path):
             assert 0.0 <= scored[which][task]["flip"] <= 1.0
 
 
-def test_paper_weighting_run_feeds_the_table_and_the_weighting_figure(utkface, cache_dir, tmp_path, capsys):
+def test_paper_weighting_run_feeds_the_table_and_the_weighting_figure(utkface_dir, cache_dir, tmp_path, capsys):
     out = tmp_path / "multitask-paper"
-    assert run(multitask, utkface, cache_dir, out) == 0  # --variant paper: eq. 5 with trainable p, q
+    assert run(multitask, utkface_dir, cache_dir, out) == 0  # --variant paper: eq. 5 with trainable p, q
     capsys.readouterr()
     assert results_table.main([str(out)]) == 0
     table = capsys.readouterr().out
@@ -95,11 +90,11 @@ def test_paper_weighting_run_feeds_the_table_and_the_weighting_figure(utkface, c
         weighting_figure.main(["--paper", str(out), "--uncertainty", str(out), "--out", str(figure)])
 
 
-def test_lenet_age_resumes_to_the_same_weights(utkface, cache_dir, tmp_path):
+def test_lenet_age_resumes_to_the_same_weights(utkface_dir, cache_dir, tmp_path):
     straight, interrupted = tmp_path / "straight", tmp_path / "resumed"
-    assert run(lenet_age, utkface, cache_dir, straight, "--lr", "0.1", "--batch-size", "16") == 0
+    assert run(lenet_age, utkface_dir, cache_dir, straight, "--lr", "0.1", "--batch-size", "16") == 0
     check_run(straight, ["age"])
-    assert run(lenet_age, utkface, cache_dir, interrupted, "--lr", "0.1", "--batch-size", "16", "--epochs", "1") == 0
+    assert run(lenet_age, utkface_dir, cache_dir, interrupted, "--lr", "0.1", "--batch-size", "16", "--epochs", "1") == 0
     assert lenet_age.main(["--resume", str(interrupted), "--epochs", "2"]) == 0
     a, b = load_arrays(straight / "model.npz"), load_arrays(interrupted / "model.npz")
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
