@@ -94,7 +94,8 @@ def test_lenet_age_resumes_to_the_same_weights(utkface_dir, cache_dir, tmp_path)
     straight, interrupted = tmp_path / "straight", tmp_path / "resumed"
     assert run(lenet_age, utkface_dir, cache_dir, straight, "--lr", "0.1", "--batch-size", "16") == 0
     check_run(straight, ["age"])
-    assert run(lenet_age, utkface_dir, cache_dir, interrupted, "--lr", "0.1", "--batch-size", "16", "--epochs", "1") == 0
+    assert run(lenet_age, utkface_dir, cache_dir, interrupted, "--lr", "0.1", "--batch-size", "16",
+               "--epochs", "1") == 0
     assert lenet_age.main(["--resume", str(interrupted), "--epochs", "2"]) == 0
     a, b = load_arrays(straight / "model.npz"), load_arrays(interrupted / "model.npz")
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
