@@ -58,7 +58,7 @@ def test_utkface_box_matches_a_refit_on_60_chips(shared_data):
 
 def test_shipped_cascade_is_the_default(tmp_path):
     cascade = vj.load_cascade()
-    assert cascade.window_size == (24, 24) and cascade.num_stages >= 10
+    assert cascade.window_size == (20, 20) and cascade.num_stages >= 10
     image = np.asarray(__import__("skimage.data", fromlist=["astronaut"]).astronaut())
     from PIL import Image
 
