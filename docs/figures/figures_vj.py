@@ -130,10 +130,11 @@ def figure_haar_types(out_dir: Path) -> Path:
 
 
 def normalised_value(feature: HaarFeature, window: np.ndarray) -> float:
-    """A feature's value on a 24x24 window as OpenCV's nodes compare it with their thresholds.
+    """A feature's value on a window of the cascade's size, as OpenCV's nodes compare it
+    with their thresholds.
 
     The raw weighted sum divided by the standard deviation of the window's inner
-    22x22 rectangle times its area (see ``vj.evaluate``).
+    rectangle (one pixel in from each side) times its area (see ``vj.evaluate``).
     """
     sums, squares = integral_image(window), squared_integral_image(window)
     inner = (1, 1, window.shape[1] - 2, window.shape[0] - 2)
@@ -148,6 +149,7 @@ def first_stage_on_face(cascade: vj.Cascade, name: str, path: Path) -> Path:
     gray = astronaut_gray()
     boxes, _ = vj.detect_multi_scale(gray, cascade, SCALE_FACTOR, 3)
     x, y, w, h = boxes[np.argmax(boxes[:, 2])]
+    window_w, window_h = cascade.window_size
     crop = gray[y : y + h, x : x + w]
     window = resize_bilinear(crop, *cascade.window_size)
     stage = cascade.stages[0]
@@ -171,7 +173,7 @@ def first_stage_on_face(cascade: vj.Cascade, name: str, path: Path) -> Path:
         ax.tick_params(labelsize=6)
     verdict = "passes" if total >= stage.threshold else "fails"
     fig.suptitle(f"Stage 0 of {name} on the face vj finds in the astronaut photo "
-                 f"(box {w} x {h} px, resized to 24 x 24):\nnormalised feature value vs node threshold -> leaf; "
+                 f"(box {w} x {h} px, resized to {window_w} x {window_h}):\nnormalised feature value vs node threshold -> leaf; "
                  f"leaf sum {total:+.3f} vs stage threshold {stage.threshold:+.3f}: the window {verdict}",
                  fontsize=10)
     fig.tight_layout(h_pad=1.5)
