@@ -50,7 +50,9 @@ def register(subparsers) -> None:
     p.add_argument("--target-fpr", type=float, default=None,
                    help="stop at this overall false-positive rate (default max-false-alarm ** stages)")
     p.add_argument("--num-neg", type=int, default=2000, help="negatives mined per stage (default 2000)")
-    p.add_argument("--num-pos", type=int, default=2000, help="most positives per stage (default 2000)")
+    p.add_argument("--num-pos", type=int, default=2000,
+                   help="most positives per stage (default 2000): the first of the shuffled positives that the "
+                   "cascade still accepts, so this bounds how many different faces training sees")
     p.add_argument("--min-positives", type=int, default=100, help="stop when fewer positives survive")
     p.add_argument("--max-weak", type=int, default=200, help="most stumps per stage (default 200)")
     p.add_argument("--features", default="BASIC", choices=("BASIC", "CORE", "ALL"), help="Haar feature set")
