@@ -10,7 +10,7 @@ scale 1.1 (``--data`` or ``$FACESTACK_DATA`` holds ``webfaces/``):
    (a raw window, before grouping, matches it: grouping lost it), *no window* (no raw
    window matches it: the cascade's stages rejected it), or *near* (a grouped box holds
    both eyes but fails the rest of the matching rule, ``vj.eval``). Faces with an eye
-   distance under 10 px (a face box under about 27 px, near the 24 px window) are
+   distance under 10 px (a face box under about 27 px, near a 20 or 24 px window) are
    counted apart.
 2. The size test: every photo with one annotated face whose eye distance is at least
    30 px is shrunk (bilinear) so that the eye distance becomes 9.5 px, and the face is
@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cascades", nargs="+", help="cascade XML files; 'default' is vj's shipped cascade")
-    parser.add_argument("--data", default=None, help="folder holding webfaces/ (default $FACESTACK_DATA or ../shared/data)")
+    parser.add_argument("--data", default=None,
+                        help="folder holding webfaces/ (default $FACESTACK_DATA or ../shared/data)")
     args = parser.parse_args(argv)
     webfaces = Path(args.data) / "webfaces" if args.data else default_webfaces_dir()
     annotation_file = webfaces / "WebFaces_GroundThruth.txt"

@@ -151,7 +151,7 @@ def first_stage_on_face(cascade: vj.Cascade, name: str, path: Path) -> Path:
     x, y, w, h = boxes[np.argmax(boxes[:, 2])]
     window_w, window_h = cascade.window_size
     crop = gray[y : y + h, x : x + w]
-    window = resize_bilinear(crop, *cascade.window_size)
+    window = resize_bilinear(crop, window_w, window_h)
     stage = cascade.stages[0]
     count = len(stage.weak_classifiers)
     cols = 5
@@ -173,7 +173,8 @@ def first_stage_on_face(cascade: vj.Cascade, name: str, path: Path) -> Path:
         ax.tick_params(labelsize=6)
     verdict = "passes" if total >= stage.threshold else "fails"
     fig.suptitle(f"Stage 0 of {name} on the face vj finds in the astronaut photo "
-                 f"(box {w} x {h} px, resized to {window_w} x {window_h}):\nnormalised feature value vs node threshold -> leaf; "
+                 f"(box {w} x {h} px, resized to {window_w} x {window_h}):\n"
+                 f"normalised feature value vs node threshold -> leaf; "
                  f"leaf sum {total:+.3f} vs stage threshold {stage.threshold:+.3f}: the window {verdict}",
                  fontsize=10)
     fig.tight_layout(h_pad=1.5)
