@@ -13,6 +13,7 @@
 # The machine needs numpy, cupy, numba, torch (a CUDA build) and pytest, not this project installed.
 # What a bare image may lack and how to bring it (paths travel with the run tool's `carry`):
 #   hypothesis  the op tests import it: bash benchmarks/gpu_vendor.sh here, carry build/gpu-vendor
+#   Pillow      gpu_epoch.py imports facestack.data, whose readers need it: add --with-pillow there
 #   the data    GPU_CHECK_CACHE_NPZ=file written by `python benchmarks/gpu_epoch.py --make-cache-npz FILE`
 #               (default build/gpu-check/utkface-cache.npz when it exists), else $FACESTACK_DATA/utkface
 #               (decoding the JPEGs needs Pillow).

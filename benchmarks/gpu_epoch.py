@@ -18,13 +18,11 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import sys
 import tempfile
 import time
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,11 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from minicnn import Tensor, backend  # noqa: E402
 from minicnn.functions.loss import cross_entropy  # noqa: E402
-from minicnn.models import MultiTaskNet, paper_init  # noqa: E402
+from facestack.data.loader import BatchLoader  # noqa: E402
+from facestack.models import MultiTaskNet, paper_init  # noqa: E402
 from minicnn.optim import SGD  # noqa: E402
 from minicnn.train import Task, Trainer, TrainConfig, check_finite  # noqa: E402
 
-GENDER_CLASS_NAMES = ("male", "female")  # UTKFace's 0 and 1 (minicnn.data.labels.GENDER_NAMES)
+GENDER_CLASS_NAMES = ("male", "female")  # UTKFace's 0 and 1 (facestack.data.labels.GENDER_NAMES)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -74,23 +73,6 @@ class EpochData:
     description: str
 
 
-@functools.cache
-def batch_loader_class() -> type:
-    """minicnn's BatchLoader, importable without Pillow (which only the image readers need)."""
-    try:
-        from minicnn.data import BatchLoader
-    except ModuleNotFoundError as error:
-        if error.name != "PIL":
-            raise
-        import minicnn
-
-        package = types.ModuleType("minicnn.data")  # the package without its __init__ (the readers)
-        package.__path__ = [str(Path(minicnn.__file__).parent / "data")]
-        sys.modules["minicnn.data"] = package
-        from minicnn.data.loader import BatchLoader
-    return BatchLoader
-
-
 def limited(train: np.ndarray, val: np.ndarray, test: np.ndarray, limit: int | None, seed: int):
     """``limit`` random training rows and limit/8 (at least 8) validation and test rows, as the experiments' --limit."""
     if not limit:
@@ -103,9 +85,9 @@ def limited(train: np.ndarray, val: np.ndarray, test: np.ndarray, limit: int | N
 
 def data_from_folder(args: argparse.Namespace) -> EpochData:
     """The experiments' 128x128 gray cache of the UTKFace folder and its seeded split (paper bins)."""
-    from minicnn.data import PreprocessSettings, age_bins, build_cache, read_faces
-    from minicnn.data.split import split_for_cache
-    from minicnn.train.cli import default_data_dir
+    from facestack.data import PreprocessSettings, age_bins, build_cache, read_faces
+    from facestack.data.split import split_for_cache
+    from facestack.train.cli import default_data_dir
 
     path = Path(args.data) if args.data else default_data_dir()
     if not path.exists():
@@ -170,7 +152,7 @@ def first_steps(device: str, data: EpochData, state: dict[str, np.ndarray],
     model.load_state_dict(state)
     model.to(device)
     optimizer = SGD(model.parameters(), args.lr, momentum=0.9, weight_decay=1e-4)
-    loader = batch_loader_class()(data.images, data.labels, data.train, batch_size=args.batch_size, shuffle=True,
+    loader = BatchLoader(data.images, data.labels, data.train, batch_size=args.batch_size, shuffle=True,
                                   drop_last=True, seed=args.seed, prefetch=0, device=device)
     if len(loader) == 0:
         return [], 0.0
@@ -227,11 +209,10 @@ def full_epoch(data: EpochData, args: argparse.Namespace, out: Path) -> dict:
     config = TrainConfig(epochs=1, lr=args.lr, momentum=0.9, weight_decay=1e-4, schedule="exponential",
                          decay_rate=0.96, decay_steps=5000, seed=args.seed, device=args.device,
                          max_steps_per_epoch=args.steps, log_every=1, log_first=0, figures=False)
-    loader = batch_loader_class()
     common = {"batch_size": args.batch_size, "device": args.device}
-    train = loader(data.images, data.labels, data.train, shuffle=True, seed=args.seed, **common)
-    val = loader(data.images, data.labels, data.val, shuffle=False, **common)
-    test = loader(data.images, data.labels, data.test, shuffle=False, **common)
+    train = BatchLoader(data.images, data.labels, data.train, shuffle=True, seed=args.seed, **common)
+    val = BatchLoader(data.images, data.labels, data.val, shuffle=False, **common)
+    test = BatchLoader(data.images, data.labels, data.test, shuffle=False, **common)
     trainer = Trainer(model, tasks, config, out, title="gpu_epoch", progress=False)
     trainer.fit(train, val, test)
     row = trainer.history[-1]

@@ -21,7 +21,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from minicnn.data import Augment, BatchLoader, PreprocessSettings, build_cache, read_utkface  # noqa: E402
+from facestack.data import Augment, BatchLoader, PreprocessSettings, build_cache, read_utkface  # noqa: E402
 
 TRAINING_STEP_BATCHES_PER_S = 145 / 64  # the paper's joint network in PyTorch on this machine
 

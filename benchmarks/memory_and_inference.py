@@ -135,7 +135,7 @@ def inference_latency(runs: int) -> tuple[float, float]:
 
     import minicnn
     from benchmarks.torch_models import copy_weights, twin_of
-    from minicnn.models import MultiTaskNet
+    from facestack.models import MultiTaskNet
 
     torch.set_num_threads(1)
     model = MultiTaskNet("paper").eval()

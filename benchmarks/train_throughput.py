@@ -59,7 +59,7 @@ import numpy as np  # noqa: E402
 import minicnn  # noqa: E402
 from minicnn import Tensor, optim  # noqa: E402
 from minicnn.functions.loss import cross_entropy  # noqa: E402
-from minicnn.models import GenderNet, LeNetAge, MultiTaskNet  # noqa: E402
+from facestack.models import GenderNet, LeNetAge, MultiTaskNet  # noqa: E402
 from minicnn.parallel import DataParallel  # noqa: E402
 
 

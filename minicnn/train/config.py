@@ -89,6 +89,8 @@ class TrainConfig:
             at every one of the first ``log_first`` steps, then every ``log_every`` steps.
         figures_every: redraw the learning-curve figures every this many epochs (and at the end).
         figures: draw the PNG figures at all (False: CSV and JSON records only).
+        patience: stop early once the best mean validation accuracy is this many epochs old
+            (None: train all ``epochs``).
     """
 
     epochs: int = 30
@@ -110,6 +112,7 @@ class TrainConfig:
     log_first: int = 50
     figures_every: int = 1
     figures: bool = True
+    patience: int | None = None
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -122,6 +125,8 @@ class TrainConfig:
             raise ValueError(f"log_every and figures_every must be >= 1, got {self.log_every}, {self.figures_every}")
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
             raise ValueError(f"max_steps_per_epoch must be >= 1 or None, got {self.max_steps_per_epoch}")
 

@@ -114,7 +114,7 @@ class Trainer:
         """Train for ``config.epochs`` epochs (continuing a checkpoint when ``resume``) and report.
 
         Args:
-            train, val, test: :class:`~minicnn.data.BatchLoader`-like loaders whose batches have
+            train, val, test: loaders (such as facestack.data.BatchLoader) whose batches have
                 ``.x`` and ``.labels[task.label]``; ``train`` needs ``set_epoch``, ``labels`` and
                 ``indices`` (for the majority baseline); ``val`` and ``test`` should not shuffle.
             resume: continue from ``out_dir/checkpoint.npz`` (an error if it is missing).
@@ -139,6 +139,8 @@ class Trainer:
         epoch = self.epoch
         try:
             for epoch in range(self.epoch, self.config.epochs):
+                if self.patience_exhausted():  # a resumed run that had already stopped early
+                    break
                 row = self._train_epoch(train, epoch, steps_per_epoch)
                 evaluate_started = time.perf_counter()
                 for split, loader in (("val", val), ("test", test)):
@@ -152,10 +154,13 @@ class Trainer:
                 self.epoch = epoch + 1
                 self._keep_if_best(row)
                 self.save_checkpoint()
-                last = self.epoch == self.config.epochs  # _finish draws the last epoch's figures
+                # _finish draws the last epoch's figures
+                last = self.epoch == self.config.epochs or self.patience_exhausted()
                 self._write_logs(baselines, draw=not last and self.epoch % self.config.figures_every == 0)
                 if self.on_epoch_end is not None:
                     self.on_epoch_end(row)
+                if last:
+                    break
         except NonFiniteLossError as error:
             error.add_note(f"stopped in epoch {epoch + 1}; the last checkpoint is of epoch {self.epoch}")
             self._write_logs(baselines)
@@ -163,6 +168,11 @@ class Trainer:
                                "epochs_completed": self.epoch}, self.out_dir / "results.json")
             raise
         return self._finish(test, baselines)
+
+    def patience_exhausted(self) -> bool:
+        """Whether ``config.patience`` epochs have passed since the best validation score."""
+        patience = self.config.patience
+        return patience is not None and self.best is not None and self.epoch - self.best["epoch"] >= patience
 
     def _build_schedules(self, steps_per_epoch: int) -> None:
         self.schedules = {"schedule": self._schedule(self.optimizer, steps_per_epoch)}
@@ -435,6 +445,7 @@ class Trainer:
             evaluated["best"] = self.evaluate(test)
             self.model.load_state_dict(final_weights)
         results: dict[str, Any] = {"title": self.title, "epochs_completed": self.epoch, "steps": self.step,
+                                   "stopped_early": self.epoch < self.config.epochs,
                                    "tasks": [t.to_dict() for t in self.tasks], "baseline": baselines}
         confusion: dict[str, Any] = {}
         for which, per_task in evaluated.items():

@@ -1,20 +1,16 @@
-"""How a multi-task network adds up its task losses.
+"""How a multi-task network adds up its task losses: a weighting is a small Module.
 
-The paper (Kang, Jiang & Li, eq. 5) writes ``Loss = p * loss_age + q * loss_gender``
-with p and q trainable. Four readings are offered, each a small Module whose
-parameters (if any) are trained with the network:
+``TaskWeighting`` is the interface the Trainer calls (``weighting(losses) -> Tensor``;
+its parameters, if any, are trained with the network by their own SGD). Two general
+weightings live here:
 
-``paper``         the literal eq. 5. Gradient descent lowers the loss by shrinking p and q,
-                  so both collapse towards 0 (and below): the tasks switch themselves off.
-``authors-code``  what the published code did: p and q multiply the softmax probabilities,
-                  so each task's loss becomes (L_i - log w_i) / K_i (their cross-entropy is
-                  also averaged over the K_i classes). -log w_i does not touch the network's
-                  gradients; w_i's own gradient is always negative, so w_i grows without bound
-                  and the logged loss goes negative. A no-op for the network.
-``fixed``         constant weights (1, 1 by default).
-``uncertainty``   homoscedastic uncertainty weighting (Kendall, Gal & Cipolla, CVPR 2018):
-                  L = sum_i exp(-s_i) L_i + s_i with s_i = log sigma_i^2 trainable. The s_i term
-                  stops the collapse: the optimum is s_i = log L_i.
+``FixedWeighting``        constant weights (1, 1 by default): L = sum_i w_i L_i.
+``UncertaintyWeighting``  homoscedastic uncertainty weighting (Kendall, Gal & Cipolla, CVPR 2018):
+                          L = sum_i exp(-s_i) L_i + s_i with s_i = log sigma_i^2 trainable. The s_i
+                          term stops weights collapsing to 0: the optimum is s_i = log L_i.
+
+The readings of one paper's equation (Kang, Jiang & Li's trainable p and q) live with
+that paper's code, in ``facestack.train.weighting``.
 """
 from __future__ import annotations
 
@@ -25,8 +21,6 @@ import numpy as np
 
 from ..nn.module import Module, Parameter
 from ..tensor import Tensor
-
-WEIGHTINGS = ("paper", "authors-code", "fixed", "uncertainty")
 
 
 class TaskWeighting(Module):
@@ -49,7 +43,8 @@ class TaskWeighting(Module):
         return {}
 
 
-def _total(terms: list[Tensor]) -> Tensor:
+def total_of(terms: list[Tensor]) -> Tensor:
+    """The sum of ``terms`` as one Tensor (a graph of additions)."""
     total = terms[0]
     for t in terms[1:]:
         total = total + t
@@ -66,35 +61,10 @@ class FixedWeighting(TaskWeighting):
             raise ValueError(f"fixed weighting: {len(self.weights)} weights for {len(task_names)} tasks")
 
     def combine(self, losses: list[Tensor]) -> Tensor:
-        return _total([loss * w for loss, w in zip(losses, self.weights)])
+        return total_of([loss * w for loss, w in zip(losses, self.weights)])
 
     def values(self) -> dict[str, float]:
         return {f"w_{n}": w for n, w in zip(self.task_names, self.weights)}
-
-
-class PaperWeighting(TaskWeighting):
-    """The literal eq. 5: L = sum_i w_i L_i with trainable w_i (p for age, q for gender), starting at ``init``."""
-
-    def __init__(self, task_names: Sequence[str], init: float = 0.5) -> None:
-        super().__init__(task_names)
-        self.w = Parameter(np.full(len(task_names), init, np.float32))
-
-    def combine(self, losses: list[Tensor]) -> Tensor:
-        return _total([loss * self.w[i] for i, loss in enumerate(losses)])
-
-    def values(self) -> dict[str, float]:
-        return {f"w_{n}": float(v) for n, v in zip(self.task_names, self.w.numpy())}
-
-
-class AuthorsCodeWeighting(PaperWeighting):
-    """The published code: weights multiply probabilities, so L = sum_i (L_i - log w_i) / K_i."""
-
-    def __init__(self, task_names: Sequence[str], classes: Sequence[int], init: float = 0.5) -> None:
-        super().__init__(task_names, init)
-        self.classes = [int(k) for k in classes]
-
-    def combine(self, losses: list[Tensor]) -> Tensor:
-        return _total([(loss - self.w[i].log()) * (1.0 / k) for i, (loss, k) in enumerate(zip(losses, self.classes))])
 
 
 class UncertaintyWeighting(TaskWeighting):
@@ -105,21 +75,7 @@ class UncertaintyWeighting(TaskWeighting):
         self.log_var = Parameter(np.zeros(len(task_names), np.float32))
 
     def combine(self, losses: list[Tensor]) -> Tensor:
-        return _total([(-self.log_var[i]).exp() * loss + self.log_var[i] for i, loss in enumerate(losses)])
+        return total_of([(-self.log_var[i]).exp() * loss + self.log_var[i] for i, loss in enumerate(losses)])
 
     def values(self) -> dict[str, float]:
         return {f"sigma2_{n}": math.exp(float(v)) for n, v in zip(self.task_names, self.log_var.numpy())}
-
-
-def make_weighting(kind: str, task_names: Sequence[str], classes: Sequence[int],
-                   fixed_weights: Sequence[float] | None = None) -> TaskWeighting:
-    """Build the task weighting called ``kind`` (one of :data:`WEIGHTINGS`)."""
-    if kind == "paper":
-        return PaperWeighting(task_names)
-    if kind == "authors-code":
-        return AuthorsCodeWeighting(task_names, classes)
-    if kind == "fixed":
-        return FixedWeighting(task_names, fixed_weights)
-    if kind == "uncertainty":
-        return UncertaintyWeighting(task_names)
-    raise ValueError(f"unknown task weighting {kind!r}: expected one of {WEIGHTINGS}")

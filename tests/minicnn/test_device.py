@@ -2,7 +2,7 @@
 
 The error-path tests run everywhere: they make CuPy look absent (or present without a
 CUDA device) by replacing ``minicnn.backend._cupy``. The round-trip tests need CuPy and
-an NVIDIA GPU and are skipped, with the reason, elsewhere. ``minicnn.data`` (the loader)
+an NVIDIA GPU and are skipped, with the reason, elsewhere. ``facestack.data`` (the loader)
 is imported inside the tests that use it, through :func:`data_module`: it needs Pillow,
 which a bare GPU image may lack, and the other tests should still run there.
 """
@@ -39,11 +39,11 @@ def no_gpu(request, monkeypatch) -> str:
 
 
 def data_module():
-    """``minicnn.data``; skips the test where Pillow (needed by its image readers) is missing."""
-    pytest.importorskip("PIL", reason="minicnn.data imports Pillow (pip install pillow)")
-    import minicnn.data
+    """``facestack.data``; skips the test where Pillow (needed by its image readers) is missing."""
+    pytest.importorskip("PIL", reason="facestack.data imports Pillow (pip install pillow)")
+    import facestack.data
 
-    return minicnn.data
+    return facestack.data
 
 
 def small_net() -> nn.Module:
@@ -84,7 +84,7 @@ def test_batch_loader_on_gpu_fails_at_construction(no_gpu, prefetch):
 
 def test_experiment_device_gpu_fails_before_reading_data(no_gpu, tmp_path):
     data_module()
-    from minicnn.train import cli
+    from facestack.train import cli
 
     experiment = cli.Experiment("toy", "toy", {"paper": {}}, build_model=lambda s, t: small_net(),
                                 task_names=("gender",))
@@ -209,7 +209,7 @@ class TestOnGpu:
 
     def test_gpu_trainer_checkpoint_holds_host_arrays_and_resumes_on_the_cpu(self, tmp_path):
         loader_class = data_module().BatchLoader
-        from tests.experiments.synthetic import BAR, QUADRANT, TwoHeadNet, make_trainer, synthetic_images
+        from tests.facestack.experiments.synthetic import BAR, QUADRANT, TwoHeadNet, make_trainer, synthetic_images
 
         images, labels = synthetic_images(96)
         rows = np.arange(96)

@@ -8,7 +8,7 @@ import pytest
 import minicnn
 from minicnn import Tensor, nn
 from minicnn.backend import to_device, to_numpy
-from minicnn.models import GenderNet, LeNetAge, MultiTaskNet, paper_init
+from facestack.models import GenderNet, LeNetAge, MultiTaskNet, paper_init
 
 torch = pytest.importorskip("torch")
 from benchmarks.torch_models import copy_weights, twin_of  # noqa: E402
