@@ -3,7 +3,7 @@
 NumPy on the CPU, CuPy on an NVIDIA GPU; every op has its forward and backward
 side by side and is gradient-checked. Start with ``minicnn/tensor.py``.
 """
-from . import backend, functions, nn, optim
+from . import backend, functional, functions, nn, optim
 from .gradcheck import gradcheck
 from .nn.init import manual_seed
 from .serialization import load, save
@@ -11,4 +11,4 @@ from .tensor import Function, Tensor, is_grad_enabled, no_grad, set_grad_enabled
 
 __version__ = "0.1.0"
 __all__ = ["Tensor", "Function", "no_grad", "set_grad_enabled", "is_grad_enabled", "nn", "optim", "functions",
-           "backend", "save", "load", "gradcheck", "manual_seed"]
+           "backend", "save", "load", "gradcheck", "manual_seed", "functional"]

@@ -49,14 +49,37 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def save(module: Any, path: str | os.PathLike) -> Path:
-    """Save a Module's ``state_dict()`` (or a mapping of arrays) to ``path`` as ``.npz``."""
+    """Save a Module's ``state_dict()`` (parameters and buffers) or a mapping of arrays to ``path`` as ``.npz``."""
     state = module.state_dict() if hasattr(module, "state_dict") else module
     return save_arrays(state, path)
 
 
-def load(path: str | os.PathLike, module: Any = None) -> dict[str, np.ndarray]:
-    """Read a saved state; when ``module`` is given, load it into the module (strict names and shapes)."""
+def load(path: str | os.PathLike, model: Any = None, strict: bool = True) -> Any:
+    """Read a state saved by :func:`save`; with ``model``, load it into the model and return the model.
+
+    Without ``model`` the state comes back as a dict of NumPy arrays by name (for
+    ``model.load_state_dict(state)`` later, or to inspect). With it, the model's
+    ``load_state_dict`` copies every array to its parameter's or buffer's device and
+    dtype, so ``model = minicnn.load("m.npz", Net())`` reads like PyTorch's
+    ``net.load_state_dict(torch.load("m.pt"))``. Never unpickles (``allow_pickle=False``).
+
+    Args:
+        path: the ``.npz`` file.
+        model: a Module (anything with ``load_state_dict``), or None.
+        strict: names must match exactly (shapes always must).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        KeyError: ``strict`` and the file's names differ from the model's (both lists named).
+        ValueError: an array's shape differs from the model's, or the file holds pickled objects.
+    """
     state = load_arrays(path)
-    if module is not None:
-        module.load_state_dict(state)
-    return state
+    if model is None:
+        return state
+    try:
+        model.load_state_dict(state, strict=strict)
+    except KeyError as error:
+        raise KeyError(f"{path}: {error.args[0] if error.args else error}") from error
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+    return model

@@ -271,6 +271,25 @@ class Tensor:
             shape = tuple(shape[0])
         return _arith().reshape(self, shape)
 
+    def view(self, *shape: Any) -> "Tensor":
+        """The same data seen with another shape (one ``-1`` stands for the rest), differentiable, as PyTorch's.
+
+        Unlike :meth:`reshape`, which copies when it must, the result always shares
+        this tensor's memory (writing one writes the other); when the layout does not
+        allow that (a transposed tensor, say) it raises instead of copying.
+
+        Raises:
+            RuntimeError: the new shape cannot be a view of this tensor's memory.
+        """
+        out = self.reshape(*shape)
+        xp = backend.get_array_module(self.data)
+        if out.data.size and not xp.may_share_memory(out.data, self.data):  # reshape had to copy
+            raise RuntimeError(
+                f"view: shape {out.shape} is not compatible with the memory layout of this tensor of shape "
+                f"{self.shape} (strides {self.data.strides}); use .reshape(), which copies"
+            )
+        return out
+
     def transpose(self, *axes: int) -> "Tensor":
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
