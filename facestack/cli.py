@@ -29,6 +29,7 @@ DELEGATED = {
     "flip-test": ("facestack.paper.flip_test", "a run's test accuracy, plain and with mirror-image averaging"),
     "weighting-figure": ("facestack.paper.weighting_figure", "the task-weighting figure of multi-task runs"),
     "webfaces-misses": ("facestack.webfaces_misses", "where a cascade loses the WebFaces faces it misses"),
+    "eval-detector": ("facestack.detector_eval_cli", "cascades' recall against false detections on WebFaces"),
 }
 NETWORKS = {
     "gender_cnn": "facestack.paper.gender_cnn",

@@ -24,15 +24,9 @@ import numpy as np
 from PIL import Image
 
 from facestack.classify import open_video_writer
-from vj.positives import WEBFACES_FRAMING, read_webfaces_annotations
+from facestack.webfaces import WEBFACES_FRAMING, default_webfaces_dir, read_webfaces_annotations
 
 ZOOM = 0.85  # the view's width at the end of a photo's shot, relative to its start
-
-
-def default_webfaces_dir() -> Path:
-    """``$FACESTACK_DATA/webfaces``, else ``../shared/data/webfaces`` beside the repository."""
-    env = os.environ.get("FACESTACK_DATA")
-    return Path(env) / "webfaces" if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "webfaces"
 
 
 def choose_photos(webfaces_dir: Path, count: int, min_faces: int,

@@ -50,7 +50,7 @@ def miss_class(boxes: np.ndarray, marks: np.ndarray, raw_match: bool) -> str:
 def classify_misses(cascade, photos) -> dict[str, int]:
     """Counts of found and missed faces by class and size over ``photos`` ((gray, marks) pairs)."""
     from vj.detect import detect_raw
-    from vj.eval import match_detections, match_matrix
+    from facestack.detector_eval import match_detections, match_matrix
 
     counts: dict[str, int] = {}
     for gray, marks in photos:
@@ -73,7 +73,7 @@ def size_test(cascade, photos, limit: int = 150) -> tuple[int, dict[int, tuple[i
     from PIL import Image
 
     from vj.detect import detect_raw
-    from vj.eval import match_detections
+    from facestack.detector_eval import match_detections
 
     found = {m: [0, 0] for m in (0, 1, 3)}
     faces = 0
@@ -97,10 +97,10 @@ def size_test(cascade, photos, limit: int = 150) -> tuple[int, dict[int, tuple[i
 
 def main(argv: list[str] | None = None) -> int:
     """Print both analyses for each cascade given; returns the exit status."""
-    from facestack.demo_video import default_webfaces_dir
+    from facestack.webfaces import default_webfaces_dir, read_webfaces_annotations
     from vj.detect import prepare_cascade
     from vj.opencv_xml import load_cascade
-    from vj.positives import read_gray, read_webfaces_annotations
+    from vj.positives import read_gray
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cascades", nargs="+", help="cascade XML files; 'default' is vj's shipped cascade")

@@ -1,7 +1,7 @@
 """The ``vj`` command line: one argparse subcommand per module.
 
 Each subcommand lives in its own module (``vj/cli_detect.py`` for ``vj detect``, and
-later ``vj/cli_train.py``, ``vj/cli_eval.py``), which defines
+``vj/cli_train.py`` for ``vj train``), which defines
 ``register(subparsers)``: it adds its parser and sets ``func`` (called with the
 parsed arguments, returning the exit status). A module listed in
 ``SUBCOMMAND_MODULES`` that is not installed is skipped.
@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMAND_MODULES = ("vj.cli_detect", "vj.cli_train", "vj.cli_eval")
+SUBCOMMAND_MODULES = ("vj.cli_detect", "vj.cli_train")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,17 +7,10 @@ import pytest
 
 import vj
 from vj.cli import main
-from vj.eval import match_matrix
-from vj.positives import (
-    UTKFACE_OPENCV_BOX,
-    WEBFACES_FRAMING,
-    crop_padded,
-    fit_chip_box,
-    fit_landmark_framing,
-    image_files,
-    read_gray,
-    read_webfaces_annotations,
-)
+from facestack.cascade_data import UTKFACE_OPENCV_BOX
+from facestack.detector_eval import match_matrix
+from facestack.webfaces import WEBFACES_FRAMING, read_webfaces_annotations
+from vj.positives import crop_padded, fit_chip_box, fit_landmark_framing, image_files, read_gray
 
 cv2 = pytest.importorskip("cv2")
 OPENCV_XML = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"

@@ -7,15 +7,9 @@ import pytest
 from PIL import Image
 
 from vj.cli import main
-from vj.eval import evaluate_detector, match_detections, match_matrix
-from vj.positives import (
-    LandmarkFraming,
-    fit_landmark_framing,
-    mirrored,
-    read_crop_folder,
-    read_webfaces_annotations,
-    read_webfaces_faces,
-)
+from facestack.detector_eval import evaluate_detector, match_detections, match_matrix
+from facestack.webfaces import read_webfaces_annotations, read_webfaces_faces
+from vj.positives import LandmarkFraming, fit_landmark_framing, mirrored, read_crop_folder
 
 
 @pytest.fixture()

@@ -25,7 +25,8 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys):
 def test_both_analyses_on_a_few_real_photos(shared_data):
     import vj
     from vj.detect import prepare_cascade
-    from vj.positives import read_gray, read_webfaces_annotations
+    from facestack.webfaces import read_webfaces_annotations
+    from vj.positives import read_gray
 
     annotation_file = shared_data / "webfaces" / "WebFaces_GroundThruth.txt"
     if not annotation_file.is_file():

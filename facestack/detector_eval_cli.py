@@ -1,12 +1,13 @@
-"""``vj eval``: detection quality of cascades on a landmark-annotated set.
+"""``facestack eval-detector``: detection quality of cascades on a landmark-annotated set.
 
-    vj eval --annotations webfaces/WebFaces_GroundThruth.txt \\
+    facestack eval-detector --annotations webfaces/WebFaces_GroundThruth.txt \\
         --cascade default haarcascade_frontalface_default.xml \\
         --scale-factor 1.1 --min-neighbors 3 --plot curve.png --json eval.json
 
 For each cascade (``default`` is the one shipped with vj) it prints recall and
 unmatched detections per photo at the operating ``--min-neighbors`` and writes the
-curve over a sweep of ``min_neighbors`` (see ``vj.eval`` for the matching rule).
+curve over a sweep of ``min_neighbors`` (see :mod:`facestack.detector_eval` for the
+matching rule). It was ``vj eval`` before the WebFaces format moved out of vj.
 """
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ import sys
 from pathlib import Path
 
 
-def register(subparsers) -> None:
-    """Add the ``eval`` subcommand to the ``vj`` parser."""
-    p = subparsers.add_parser("eval", help="recall vs false detections on an annotated set",
-                              description="Evaluate cascades on a WebFaces-format annotated set.")
+PROG = "facestack eval-detector"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (see the module doc)."""
+    p = argparse.ArgumentParser(prog=PROG, description="Evaluate cascades on a WebFaces-format annotated set: "
+                                                       "recall against unmatched detections per photo.")
     p.add_argument("--annotations", required=True, help="ground truth file (WebFaces landmark format)")
     p.add_argument("--images", default=None, help="photo folder (default: images/ beside the annotations)")
     p.add_argument("--cascade", nargs="+", default=["default"],
@@ -30,33 +34,35 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N photos only")
     p.add_argument("--plot", default=None, help="write the curve to this image file")
     p.add_argument("--json", default=None, help="write the figures to this JSON file")
-    p.set_defaults(func=run)
+    return p
 
 
 def _photos(annotations: dict, image_dir: Path, names: list[str]):
-    from .positives import read_gray
+    from vj.positives import read_gray
 
     for name in names:
         yield read_gray(image_dir / name), annotations[name]
 
 
-def run(args: argparse.Namespace) -> int:
-    """Execute ``vj eval``; returns the exit status."""
-    from .eval import evaluate_detector, plot_curves
-    from .opencv_xml import load_cascade
-    from .positives import read_webfaces_annotations
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``facestack eval-detector``; returns the exit status."""
+    from vj.opencv_xml import load_cascade
 
+    from .detector_eval import evaluate_detector, plot_curves
+    from .webfaces import read_webfaces_annotations
+
+    args = build_parser().parse_args(argv)
     try:
         annotations = read_webfaces_annotations(args.annotations)
         cascades = {name: load_cascade(None if name == "default" else name) for name in args.cascade}
     except (OSError, ValueError) as exc:
-        print(f"vj eval: {exc}", file=sys.stderr)
+        print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     image_dir = Path(args.images) if args.images else Path(args.annotations).parent / "images"
     names = sorted(annotations)[: args.limit]
     missing = [n for n in names if not (image_dir / n).is_file()]
     if missing:
-        print(f"vj eval: {len(missing)} annotated photos missing from {image_dir}, e.g. {missing[0]}", file=sys.stderr)
+        print(f"{PROG}: {len(missing)} annotated photos missing from {image_dir}, e.g. {missing[0]}", file=sys.stderr)
         return 2
     sweep = range(0, args.sweep_max + 1)
     results, record = {}, {}

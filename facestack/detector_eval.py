@@ -1,4 +1,4 @@
-"""Detection quality on a landmark-annotated set (Caltech WebFaces format).
+"""Detection quality of a vj cascade on a landmark-annotated set (Caltech WebFaces format).
 
 Matching rule. A detection box ``x, y, w, h`` *matches* an annotated face when
 
@@ -26,9 +26,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .cascade import Cascade
-from .detect import GROUP_EPS, PreparedCascade, detect_raw, prepare_cascade
-from .grouping import clip_boxes, group_rectangles
+from vj.cascade import Cascade
+from vj.detect import GROUP_EPS, PreparedCascade, detect_raw, prepare_cascade
+from vj.grouping import clip_boxes, group_rectangles
 
 MIN_WIDTH_PER_EYE_DISTANCE = 1.2
 MAX_WIDTH_PER_EYE_DISTANCE = 4.5

@@ -1,0 +1,24 @@
+"""UTKFace chips as positives for vj's cascade trainer: the box that frames them like OpenCV's faces.
+
+A trained cascade finds faces framed the way its positives were, so the positives are
+framed like the boxes of OpenCV's ``haarcascade_frontalface_default.xml`` (the cascade vj
+is compared with). vj's trainer takes any chip box as fractions of a chip
+(``vj.positives.read_crop_folder(..., box=...)``); the UTKFace "aligned & cropped" chips
+(200 x 200) get theirs here, fitted with ``vj.positives.fit_chip_box`` on detections of
+that cascade (run by vj, scale 1.1, min_neighbors 3): the median box over 191 of 200 chips
+(every 100th file, each padded by 60 px of replicated border so the whole face box fits)
+is ``x = -4, y = -21, w = h = 206`` (``UTKFACE_OPENCV_BOX``; it reaches above the chip).
+``UTKFACE_CHIP_BOX``, the box training uses, stays inside the chip. The WebFaces
+positives are in :mod:`facestack.webfaces`.
+"""
+from __future__ import annotations
+
+#: OpenCV's face box on a UTKFace chip as fitted by ``fit_chip_box``, fractions
+#: ``(x, y, w, h)`` of the chip's width and height: it reaches 21 px above the chip.
+UTKFACE_OPENCV_BOX = (-4 / 200, -21 / 200, 206 / 200, 206 / 200)
+#: The box used for training: the largest square inside the chip with the fitted box's
+#: horizontal centre and top edge at the chip's top (90 % of OpenCV's side, its centre
+#: 5 % of the side lower). Padding the chip instead gives every positive constant top
+#: rows, an artefact boosting picks at once (features on the top two rows with
+#: threshold ~0 rejected 75 % of hard negatives with one stump).
+UTKFACE_CHIP_BOX = (6 / 200, 0.0, 186 / 200, 186 / 200)

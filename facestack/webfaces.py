@@ -1,0 +1,93 @@
+"""Caltech WebFaces: its landmark annotations, its face framing, and the faces cut from its photos.
+
+``WebFaces_GroundThruth.txt`` has one line per face,
+``IMAGE leye_x leye_y reye_x reye_y nose_x nose_y mouth_x mouth_y`` (pixels). vj knows no
+data set: it trains on face windows and frames a face from its eyes with any
+:class:`vj.positives.LandmarkFraming`; this module supplies WebFaces' annotations and the
+framing fitted on them (``WEBFACES_FRAMING``: over the 1,225 faces of the 1,000-photo
+development split with exactly one matching detection of OpenCV's
+``haarcascade_frontalface_default.xml``, run by vj at scale 1.1, min_neighbors 3, the box
+side is 2.75 eye distances, its centre 0.27 eye distances below the eyes' midpoint and
+0.03 towards the left-image eye; ``vj.positives.fit_landmark_framing`` refits it,
+``tests/vj_cascade`` does so on a subset).
+
+Two splits live in ``$FACESTACK_DATA``: ``webfaces-train/`` (2,000 photos, for training
+and for every choice of settings) and ``webfaces/`` (1,000 photos, final evaluation only).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from vj.positives import LandmarkFraming, SampleReport, crop_padded, read_gray, shrink_to_window
+
+ANNOTATION_FILE = "WebFaces_GroundThruth.txt"
+#: Framing of WebFaces landmark crops like OpenCV's frontal-face boxes (module doc).
+WEBFACES_FRAMING = LandmarkFraming(width_per_eye_distance=2.75, centre_along=-0.03, centre_across=0.27)
+
+
+def default_webfaces_dir(split: str = "webfaces") -> Path:
+    """``$FACESTACK_DATA/<split>``, else ``../shared/data/<split>`` from the current folder (a clone's layout)."""
+    env = os.environ.get("FACESTACK_DATA")
+    return (Path(env) if env else Path("..") / "shared" / "data") / split
+
+
+def read_webfaces_annotations(annotation_file: str | os.PathLike) -> dict[str, np.ndarray]:
+    """WebFaces ground truth: image name -> ``(K, 4, 2)`` float64 landmarks per face
+    (left eye, right eye, nose, mouth; image pixels).
+
+    Lines are ``IMAGE leye_x leye_y reye_x reye_y nose_x nose_y mouth_x mouth_y``.
+    """
+    faces: dict[str, list[np.ndarray]] = {}
+    with open(annotation_file, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 9:
+                raise ValueError(f"{annotation_file}:{number}: expected an image name and 8 numbers, "
+                                 f"got {len(parts)} fields")
+            faces.setdefault(parts[0], []).append(np.array([float(v) for v in parts[1:]]).reshape(4, 2))
+    return {name: np.stack(marks) for name, marks in faces.items()}
+
+
+def read_webfaces_faces(annotation_file: str | os.PathLike, window_size: tuple[int, int],
+                        image_dir: str | os.PathLike | None = None,
+                        framing: LandmarkFraming = WEBFACES_FRAMING,
+                        min_eye_distance: float = 0.0) -> tuple[np.ndarray, SampleReport]:
+    """Faces cut from WebFaces photos with ``framing`` and shrunk to the window.
+
+    Args:
+        annotation_file: ``WebFaces_GroundThruth.txt``.
+        window_size: ``(width, height)``.
+        image_dir: folder of the photos (default: ``images`` beside the annotation file).
+        framing: box from the eye points.
+        min_eye_distance: skip faces whose box would be smaller than the window, or
+            whose eyes are closer than this (pixels); skipped faces count as odd-sized.
+
+    Returns:
+        ``(windows, report)``.
+    """
+    annotation_file = Path(annotation_file)
+    image_dir = Path(image_dir) if image_dir is not None else annotation_file.parent / "images"
+    report = SampleReport(str(annotation_file))
+    windows = []
+    for name, faces in sorted(read_webfaces_annotations(annotation_file).items()):
+        try:
+            gray = read_gray(image_dir / name)
+        except (OSError, ValueError):
+            report.unreadable.append(name)
+            continue
+        for marks in faces:
+            eye_distance = float(np.hypot(*(marks[1] - marks[0])))
+            box = framing.box(marks[0], marks[1]) if eye_distance > 0 else None
+            if box is None or eye_distance < min_eye_distance or box[2] < window_size[0] or box[3] < window_size[1]:
+                report.odd_sized.append(name)
+                continue
+            windows.append(shrink_to_window(crop_padded(gray, box), window_size))
+    if not windows:
+        raise ValueError(f"no usable faces in {annotation_file}")
+    report.used = len(windows)
+    return np.stack(windows), report
