@@ -22,7 +22,9 @@ leaves the lightest samples, holding ``1 - rate`` of the weight, out of the stum
 search of that round (and out of Gentle's leaf means); the re-weighting, and the
 discrete ``eps`` and ``alpha``, still use every sample.
 
-A stump's threshold lies strictly between the two float32 values it separates, in
+The search (``vj.stump_search``) scores each feature's binned values, then refines the
+best few exactly on their real values, so a stump's threshold lies strictly between
+the two float32 values it separates (``stump_threshold``), in
 the same units as OpenCV's detector (``vj.train_features``), so
 ``TrainedStump.weak_classifier`` can go straight into a ``vj.cascade.Cascade`` and the
 detector reproduces the training decisions.
@@ -36,7 +38,7 @@ import numpy as np
 
 from vj.cascade import Cascade, Stage, WeakClassifier
 from vj.haar_enum import HaarFeaturePool
-from vj.stump_search import BOOST_TYPES, best_split
+from vj.stump_search import BOOST_TYPES, SplitChoice, best_split, stump_threshold  # noqa: F401 (re-exported)
 from vj.train_features import TrainingSet, WindowIntegrals, compute_feature_values
 
 #: Smallest weighted error used for ``beta`` (a perfect stump would get alpha = inf).
@@ -75,16 +77,6 @@ class TrainedStump:
     def weak_classifier(self, cascade_feature_index: int) -> WeakClassifier:
         """This stump in the cascade data model, its feature at ``cascade_feature_index``."""
         return WeakClassifier.stump(cascade_feature_index, self.threshold, self.left_value, self.right_value)
-
-
-def stump_threshold(lower: float, upper: float) -> float:
-    """A float32 threshold ``t`` with ``lower < t <= upper`` (so ``lower`` goes left and
-    ``upper`` right): their midpoint in float32, or ``upper`` when they are adjacent floats."""
-    lower32, upper32 = np.float32(lower), np.float32(upper)
-    if not lower32 < upper32:
-        raise ValueError(f"need lower < upper, got {lower32} and {upper32}")
-    middle = np.float32((np.float64(lower32) + np.float64(upper32)) / 2)
-    return float(middle if middle > lower32 else upper32)
 
 
 def initial_weights(labels: np.ndarray, scheme: str = "balanced") -> np.ndarray:
@@ -163,15 +155,15 @@ class BoostState:
         return float(np.mean(self.predictions() != (self.labels > 0)))
 
 
-def _chosen_stump_split(data: TrainingSet, feature: int, rank: int) -> tuple[np.ndarray, float]:
-    """Values of the chosen feature and the threshold between ranks ``rank`` and ``rank + 1``."""
-    values = data.feature_values([feature])[0]
-    samples, _ = data.index.order_of(feature)
-    threshold = stump_threshold(values[samples[rank]], values[samples[rank + 1]])
-    goes_left = values < np.float32(threshold)
-    if goes_left.sum() != rank + 1 or not goes_left[samples[: rank + 1]].all():
-        raise RuntimeError(f"threshold {threshold} of feature {feature} does not reproduce the sorted split")
-    return values, threshold
+def _chosen_stump_split(data: TrainingSet, choice: SplitChoice) -> np.ndarray:
+    """``(N,)`` bool, True for the samples the chosen stump sends left, checked against
+    the split the search scored (``rank + 1`` samples on the left)."""
+    values = data.feature_values([choice.feature_index])[0]
+    goes_left = values < np.float32(choice.threshold)
+    if int(goes_left.sum()) != choice.rank + 1:
+        raise RuntimeError(f"threshold {choice.threshold} of feature {choice.feature_index} "
+                           "does not reproduce the searched split")
+    return goes_left
 
 
 def _as_float32(value: float) -> float:
@@ -180,13 +172,17 @@ def _as_float32(value: float) -> float:
     return float(np.float32(value))
 
 
-def boost_round(state: BoostState, data: TrainingSet, use_reference: bool = False) -> TrainedStump:
+def boost_round(state: BoostState, data: TrainingSet, use_reference: bool = False,
+                screen: bool = False) -> TrainedStump:
     """One AdaBoost round: choose the best stump, add it to ``state`` and re-weight.
 
     Args:
         state: updated in place (``stumps``, ``alphas``, ``scores``, ``weights``).
         data: the training set (its labels must be ``state.labels``).
-        use_reference: search with the NumPy reference instead of Numba.
+        use_reference: score the histograms with the NumPy reference instead of Numba.
+        screen: let a first pass over a quarter of the samples pick the features that
+            get a full histogram (``vj.stump_search.screened_features``; many samples
+            only; faster, less exact, off by default).
 
     Returns:
         The new stump.
@@ -195,9 +191,9 @@ def boost_round(state: BoostState, data: TrainingSet, use_reference: bool = Fals
         raise ValueError("the training set's labels differ from the boosting state's")
     weights = state.weights / state.weights.sum()
     search_weights = weights * trimmed_mask(weights, state.weight_trim_rate)
-    choice = best_split(data.index, search_weights, data.labels, state.boost_type, use_reference)
-    values, threshold = _chosen_stump_split(data, choice.feature_index, choice.rank)
-    goes_left = values < np.float32(threshold)
+    choice = best_split(data, search_weights, state.boost_type, use_reference, screen=screen)
+    threshold = choice.threshold
+    goes_left = _chosen_stump_split(data, choice)
     is_face = data.labels > 0
     if state.boost_type == "discrete":
         says_face = goes_left if choice.polarity > 0 else ~goes_left

@@ -19,8 +19,10 @@ One stage:
 Every finished stage is written at once (``save_cascade``, atomically) together with
 a JSON sidecar ``OUT.train.json`` holding the settings, a fingerprint of the data and
 of the settings that shape the stages (all but the stopping rules, so a finished
-training can be continued with more stages or a larger mining budget), and each stage's figures. Each stage draws its negatives from a random generator seeded by
-``(seed, stage index)``, so a training interrupted and started again with the same
+training can be continued with more stages or a larger mining budget), each stage's
+figures (``StageReport``, with an estimate of the time left) and the whole training's
+wall time ``training_seconds`` (resumed sessions added up). Each stage draws its
+negatives from a random generator seeded by ``(seed, stage index)``, so a training interrupted and started again with the same
 settings and data resumes after the last saved stage and ends with the same cascade
 as an uninterrupted one.
 """
@@ -126,7 +128,12 @@ class StageReport:
         acceptance_before: false-positive rate of the cascade before this stage, on
             the background windows tried while mining.
         negatives_per_second: mining speed.
-        seconds: wall time of the stage (mining, sorting, boosting).
+        seconds: wall time of the stage (mining, binning, boosting).
+        mining_seconds: wall time of mining its negatives.
+        windows_tried: background windows evaluated to mine them.
+        boost_seconds: wall time of binning the features and boosting.
+        seconds_left: rough estimate of the training time still to come after this
+            stage (``estimate_seconds_left``); 0 when no stage is left.
     """
 
     stage: int
@@ -139,6 +146,10 @@ class StageReport:
     acceptance_before: float
     negatives_per_second: float
     seconds: float
+    mining_seconds: float = 0.0
+    windows_tried: int = 0
+    boost_seconds: float = 0.0
+    seconds_left: float = 0.0
 
 
 @dataclass
@@ -151,8 +162,9 @@ class TrainingResult:
 
 
 #: ``progress(event, info)``: event ``"round"`` (info: stage, round, hit_rate,
-#: false_alarm), ``"stage"`` (info: a StageReport as dict), ``"mining"`` (found, tried),
-#: ``"resume"`` (stages loaded) or ``"stop"`` (reason).
+#: false_alarm), ``"stage"`` (info: a StageReport as dict, with ``seconds_left``),
+#: ``"mining"`` (found, tried), ``"resume"`` (stages loaded) or ``"stop"`` (reason,
+#: training_seconds: the whole training's wall time, resumed sessions included).
 ProgressCallback = Callable[[str, dict], None]
 
 
@@ -171,6 +183,38 @@ def threshold_for_hit_rate(positive_scores: np.ndarray, min_hit_rate: float) -> 
     while stage_passes(ordered, float(threshold)).sum() < n - may_lose:
         threshold = np.nextafter(threshold, np.float32(-np.inf))
     return float(threshold)
+
+
+def estimate_seconds_left(reports: list[StageReport], config: CascadeTrainingConfig) -> float:
+    """A rough estimate of the wall time the stages after ``reports`` will take.
+
+    Stages are expected to continue until ``config.num_stages`` or until the cascade's
+    background acceptance, which each stage multiplies by about its false-alarm rate,
+    reaches ``config.target_rate``. Each future stage costs its mining (the windows
+    the last stage evaluated per second, ``num_negatives / acceptance`` windows, at most
+    ``max_mining_windows``) plus its boosting (the last stage's time per stump, the
+    stump count growing by the mean growth so far, at most ``max_weak_per_stage``).
+
+    Returns:
+        Seconds; 0 when no stage is left, or nothing is known yet.
+    """
+    if not reports:
+        return 0.0
+    last = reports[-1]
+    acceptance = last.acceptance_before * max(last.false_alarm, 1e-12)
+    windows_per_second = last.windows_tried / last.mining_seconds if last.mining_seconds > 0 else 0.0
+    seconds_per_weak = last.boost_seconds / max(last.num_weak, 1)
+    growth = max(0.0, (last.num_weak - reports[0].num_weak) / max(len(reports) - 1, 1))
+    total, weak = 0.0, float(last.num_weak)
+    for _ in range(last.stage + 1, config.num_stages):
+        if acceptance <= config.target_rate:
+            break
+        if windows_per_second > 0:
+            total += min(config.num_negatives / acceptance, config.max_mining_windows) / windows_per_second
+        weak = min(weak + growth, float(config.max_weak_per_stage))
+        total += weak * seconds_per_weak
+        acceptance *= config.max_false_alarm
+    return total
 
 
 #: Settings that only decide when training stops: a finished training may be resumed
@@ -199,16 +243,31 @@ def _feature_pool(config: CascadeTrainingConfig) -> HaarFeaturePool:
                            pool.tilted[keep], pool.kinds[keep])
 
 
+def training_memory_bytes(config: CascadeTrainingConfig) -> int:
+    """Bytes of the largest arrays one stage's training set holds: the ``(F, N)`` uint8
+    binned values (``vj.train_features``), the ``(P, N)`` int32 integral images (twice
+    with tilted features) and the ``(N, H, W)`` windows, for ``N = max_positives +
+    num_negatives`` samples (the process itself, a few hundred MB, comes on top)."""
+    width, height = config.window_size
+    n = config.max_positives + config.num_negatives
+    features = len(enumerate_haar_features(config.window_size, config.feature_set))
+    if config.feature_fraction < 1:
+        features = int(round(config.feature_fraction * features))
+    tables = 2 if config.feature_set == "ALL" else 1
+    return features * n + tables * 4 * (width + 1) * (height + 1) * n + width * height * n
+
+
 def _write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     writer(tmp)
     os.replace(tmp, path)
 
 
-def _load_resume(out: Path, fingerprint: str) -> tuple[Cascade | None, list[StageReport]]:
+def _load_resume(out: Path, fingerprint: str) -> tuple[Cascade | None, list[StageReport], float]:
+    """The saved cascade, its stage reports and the training seconds spent so far."""
     sidecar = out.with_name(out.name + SIDECAR_SUFFIX)
     if not sidecar.exists() or not out.exists():
-        return None, []
+        return None, [], 0.0
     record = json.loads(sidecar.read_text())
     if record.get("fingerprint") != fingerprint:
         raise ResumeMismatchError(f"{out} was written by a training with other settings or data; "
@@ -217,14 +276,14 @@ def _load_resume(out: Path, fingerprint: str) -> tuple[Cascade | None, list[Stag
     stages = [StageReport(**s) for s in record["stages"]]
     if len(stages) != cascade.num_stages:
         raise ResumeMismatchError(f"{sidecar} lists {len(stages)} stages but {out} has {cascade.num_stages}")
-    return cascade, stages
+    return cascade, stages, float(record.get("training_seconds", sum(s.seconds for s in stages)))
 
 
 def _save(out: Path, cascade: Cascade, fingerprint: str, config: CascadeTrainingConfig,
-          stages: list[StageReport], stop_reason: str) -> None:
+          stages: list[StageReport], stop_reason: str, training_seconds: float) -> None:
     _write_atomic(out, lambda p: save_cascade(cascade, p))
     record = {"fingerprint": fingerprint, "config": asdict(config), "stages": [asdict(s) for s in stages],
-              "stop_reason": stop_reason}
+              "stop_reason": stop_reason, "training_seconds": training_seconds}
     _write_atomic(out.with_name(out.name + SIDECAR_SUFFIX), lambda p: p.write_text(json.dumps(record, indent=1)))
 
 
@@ -286,7 +345,8 @@ def train_cascade(positives: np.ndarray, backgrounds: list[np.ndarray], config: 
     notify = progress or (lambda event, info: None)
     out = Path(out)
     fingerprint = _fingerprint(config, positives, backgrounds)
-    cascade, reports = _load_resume(out, fingerprint)
+    session_start = time.perf_counter()
+    cascade, reports, earlier_seconds = _load_resume(out, fingerprint)
     if cascade is None:
         cascade = Cascade((width, height), [], [], feature_set=config.feature_set)
     else:
@@ -313,16 +373,21 @@ def train_cascade(positives: np.ndarray, backgrounds: list[np.ndarray], config: 
             stop_reason = (f"target false-positive rate reached: the cascade accepts {mined.acceptance_ratio:.2e} "
                            f"of background windows (target {config.target_rate:.2e})")
             break
+        boost_started = time.perf_counter()
         stumps, threshold, hit_rate, false_alarm = train_stage(
             kept, mined.windows, pool, config,
             lambda r, hit, fa: notify("round", {"stage": stage, "round": r, "hit_rate": hit, "false_alarm": fa}))
         add_stage(cascade, pool, stumps, threshold)
+        finished = time.perf_counter()
         report = StageReport(stage, len(stumps), threshold, hit_rate, false_alarm, len(kept), len(mined.windows),
-                             mined.acceptance_ratio, mined.per_second, time.perf_counter() - started)
+                             mined.acceptance_ratio, mined.per_second, finished - started, mined.seconds,
+                             mined.windows_tried, finished - boost_started)
+        report.seconds_left = estimate_seconds_left(reports + [report], config)
         reports.append(report)
-        _save(out, cascade, fingerprint, config, reports, "")
+        _save(out, cascade, fingerprint, config, reports, "", earlier_seconds + finished - session_start)
         notify("stage", asdict(report))
+    training_seconds = earlier_seconds + time.perf_counter() - session_start
     if cascade.num_stages:
-        _save(out, cascade, fingerprint, config, reports, stop_reason)
-    notify("stop", {"reason": stop_reason})
+        _save(out, cascade, fingerprint, config, reports, stop_reason, training_seconds)
+    notify("stop", {"reason": stop_reason, "training_seconds": training_seconds})
     return TrainingResult(cascade, reports, stop_reason)

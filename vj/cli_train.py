@@ -6,13 +6,21 @@
     vj train --pos-utkface utkface/UTKFace --mirror --neg backgrounds --window 24 \\
         --stages 20 --out frontalface.xml
 
+    vj train --vec faces.vec -w 24 -h 24 --bg bg.txt --num-pos 2000 --num-neg 1000 \\
+        --num-stages 20 --bt GAB --out cascade.xml
+
 Positives: ``--pos DIR`` folders of face crops used whole; ``--pos-utkface DIR``
 UTKFace chips re-framed like OpenCV's face boxes; ``--pos-webfaces FILE`` faces cut
-from WebFaces photos by their landmarks. Unreadable and odd-sized files are skipped
-and reported. Prints one line per boosting round (with ``--verbose``) and per stage:
-stage number, weak classifiers, hit rate, false-alarm rate, negatives mined per
-second and elapsed time. Running the same command again after an interruption
-resumes after the last finished stage.
+from WebFaces photos by their landmarks; ``--vec FILE`` an ``opencv_createsamples``
+.vec file; ``--info FILE`` an ``opencv_annotation`` info file (boxes cut to the
+window). Negatives: ``--neg DIR`` a folder of face-free images and / or ``--bg FILE``
+``opencv_traincascade`` negative lists. Unreadable and odd-sized files are skipped
+and reported. The options of ``opencv_traincascade`` that map onto vj's settings are
+accepted under their names (``docs/traincascade_options.md``). Prints one line per
+boosting round (with ``--verbose``) and per stage: stage number, weak classifiers,
+hit rate, false-alarm rate, negatives mined per second, elapsed time and an estimate
+of the time left. Running the same command again after an interruption resumes after
+the last finished stage.
 """
 from __future__ import annotations
 
@@ -20,13 +28,19 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .cascade_train import CascadeTrainingConfig
 
 
 def register(subparsers) -> None:
     """Add the ``train`` subcommand to the ``vj`` parser."""
-    p = subparsers.add_parser("train", help="train a Haar cascade", description="Train a Viola-Jones cascade.")
+    p = subparsers.add_parser("train", help="train a Haar cascade", description="Train a Viola-Jones cascade.",
+                              add_help=False)
+    p.add_argument("--help", action="help", help="show this help message and exit")
     p.add_argument("--pos", nargs="*", default=[], metavar="DIR", help="folders of face crops (used whole)")
     p.add_argument("--pos-utkface", nargs="*", default=[], metavar="DIR", help="UTKFace chip folders (re-framed)")
     p.add_argument("--pos-webfaces", nargs="*", default=[], metavar="FILE",
@@ -41,27 +55,47 @@ def register(subparsers) -> None:
                    help="--pos/--pos-utkface: turn each face by a random angle in [-DEG, DEG] (default 0)")
     p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
                    help="--pos/--pos-utkface: Gaussian blur of random sigma in [0, SIGMA] window px (default 0)")
-    p.add_argument("--neg", required=True, metavar="DIR", help="folder of face-free background images")
+    p.add_argument("--vec", nargs="*", default=[], metavar="FILE",
+                   help="opencv_createsamples .vec files of positives at the window size")
+    p.add_argument("--info", nargs="*", default=[], metavar="FILE",
+                   help="opencv_annotation info files: 'image count x y w h ...' lines, boxes cut to the window")
+    p.add_argument("--neg", default=None, metavar="DIR", help="folder of face-free background images")
+    p.add_argument("--bg", nargs="*", default=[], metavar="FILE",
+                   help="opencv_traincascade negative lists: one background image path per line")
     p.add_argument("--window", type=int, nargs="+", default=[24], metavar="PX",
                    help="window side, or width height (default 24)")
-    p.add_argument("--stages", type=int, default=20, help="most stages (default 20)")
+    p.add_argument("-w", "--width", type=int, default=None, help="window width (opencv -w; overrides --window)")
+    p.add_argument("-h", "--height", type=int, default=None, help="window height (opencv -h; overrides --window)")
+    p.add_argument("--stages", "--num-stages", dest="stages", type=int, default=20, help="most stages (default 20)")
     p.add_argument("--min-hit-rate", type=float, default=0.995, help="per-stage hit rate (default 0.995)")
-    p.add_argument("--max-false-alarm", type=float, default=0.5, help="per-stage false-alarm rate (default 0.5)")
+    p.add_argument("--max-false-alarm", "--max-false-alarm-rate", dest="max_false_alarm", type=float, default=0.5,
+                   help="per-stage false-alarm rate (default 0.5)")
     p.add_argument("--target-fpr", type=float, default=None,
                    help="stop at this overall false-positive rate (default max-false-alarm ** stages)")
+    p.add_argument("--acceptance-ratio-break-value", type=float, default=None, metavar="RATE",
+                   help="opencv's stopping rule: stop once the cascade accepts at most this share of "
+                   "background windows (or max-false-alarm ** stages, if higher); negative: off, as opencv's -1")
+    p.add_argument("--weight-trim-rate", type=float, default=0.95,
+                   help="Gentle/discrete weight trimming (default 0.95, as opencv; 0 disables)")
+    p.add_argument("--bt", default=None, choices=("GAB", "DAB"),
+                   help="opencv's boosting type: GAB = --boost gentle, DAB = --boost discrete")
+    p.add_argument("--memory-budget", type=float, default=None, metavar="GB",
+                   help="refuse to start when a stage's training set would need more than this many GB")
     p.add_argument("--num-neg", type=int, default=2000, help="negatives mined per stage (default 2000)")
     p.add_argument("--num-pos", type=int, default=2000,
                    help="most positives per stage (default 2000): the first of the shuffled positives that the "
                    "cascade still accepts, so this bounds how many different faces training sees")
     p.add_argument("--min-positives", type=int, default=100, help="stop when fewer positives survive")
-    p.add_argument("--max-weak", type=int, default=200, help="most stumps per stage (default 200)")
-    p.add_argument("--features", default="BASIC", choices=("BASIC", "CORE", "ALL"), help="Haar feature set")
+    p.add_argument("--max-weak", "--max-weak-count", dest="max_weak", type=int, default=200,
+                   help="most stumps per stage (default 200)")
+    p.add_argument("--features", "--mode", dest="features", default="BASIC", choices=("BASIC", "CORE", "ALL"),
+                   help="Haar feature set")
     p.add_argument("--feature-fraction", type=float, default=1.0, help="random fraction of features to use")
     p.add_argument("--boost", default="gentle", choices=("gentle", "discrete"), help="AdaBoost variant")
     p.add_argument("--max-mining-windows", type=int, default=200_000_000,
                    help="stop when a stage's negatives are not found within this many windows")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--threads", type=int, default=None, help="Numba threads")
+    p.add_argument("--threads", "--num-threads", dest="threads", type=int, default=None, help="Numba threads")
     p.add_argument("--verbose", action="store_true", help="print every boosting round")
     p.add_argument("--out", required=True, help="output cascade XML (resumed if it exists)")
     p.set_defaults(func=run)
@@ -72,9 +106,9 @@ def _load_positives(args: argparse.Namespace, window: tuple[int, int]) -> np.nda
 
     sources = [(d, "crops") for d in args.pos] + [(d, "utkface") for d in args.pos_utkface] \
         + [(f, "webfaces") for f in args.pos_webfaces]
-    if not sources:
-        raise ValueError("no positives: give --pos, --pos-utkface or --pos-webfaces")
-    parts = []
+    parts = _sample_file_positives(args, window)
+    if not sources and not parts:
+        raise ValueError("no positives: give --pos, --pos-utkface, --pos-webfaces, --vec or --info")
     for source, kind in sources:
         if kind == "webfaces":
             windows, report = read_webfaces_faces(source, window)
@@ -94,6 +128,51 @@ def _load_positives(args: argparse.Namespace, window: tuple[int, int]) -> np.nda
         positives = mirrored(positives)
     order = np.random.default_rng(args.seed).permutation(len(positives))
     return np.ascontiguousarray(positives[order])
+
+
+def _sample_file_positives(args: argparse.Namespace, window: tuple[int, int]) -> list[np.ndarray]:
+    """The positives of the ``--vec`` and ``--info`` files, one array per file."""
+    from .sample_files import read_info_positives, read_vec
+
+    parts = []
+    for file in args.vec:
+        parts.append(read_vec(file, window))
+        print(f"{file}: {len(parts[-1])} samples (.vec)")
+    for file in args.info:
+        parts.append(read_info_positives(file, window))
+        print(f"{file}: {len(parts[-1])} boxes (info file)")
+    return parts
+
+
+def _load_bg_lists(files: list[str], window: tuple[int, int]) -> list[np.ndarray]:
+    """The background images of the ``--bg`` lists that are at least as large as the window."""
+    from .sample_files import parse_bg, read_gray_image
+
+    images = []
+    for file in files:
+        listed, grays = parse_bg(file), []
+        for path in listed:
+            try:
+                grays.append(read_gray_image(path))
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{file}: cannot read {path}: {exc}") from None
+        big = [g for g in grays if g.shape[0] >= window[1] and g.shape[1] >= window[0]]
+        print(f"{file}: {len(big)} background images ({len(listed) - len(big)} smaller than the window)")
+        images += big
+    return images
+
+
+def _check_memory_budget(config: CascadeTrainingConfig, budget_gb: float | None) -> None:
+    """Refuse a training whose per-stage training set would not fit ``budget_gb``."""
+    from .cascade_train import training_memory_bytes
+
+    if budget_gb is None:
+        return
+    need = training_memory_bytes(config)
+    if need > budget_gb * 1e9:
+        raise ValueError(f"a stage needs about {need / 1e9:.2f} GB (features x samples bytes of binned values, "
+                         f"plus integrals), over --memory-budget {budget_gb:g} GB: lower --num-pos / --num-neg "
+                         "or --feature-fraction")
 
 
 def _load_backgrounds(folder: str, window: tuple[int, int]) -> list[np.ndarray]:
@@ -116,6 +195,14 @@ def _load_backgrounds(folder: str, window: tuple[int, int]) -> list[np.ndarray]:
     return big
 
 
+def _duration(seconds: float) -> str:
+    """``seconds`` as ``1 h 05 min``, ``12 min`` or ``40 s``."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
+
+
 def run(args: argparse.Namespace) -> int:
     """Execute ``vj train``; returns the exit status."""
     from .cascade_train import CascadeTrainingConfig, ResumeMismatchError, TooFewPositivesError, train_cascade
@@ -123,7 +210,15 @@ def run(args: argparse.Namespace) -> int:
     if len(args.window) not in (1, 2):
         print("vj train: --window takes one side or a width and a height", file=sys.stderr)
         return 2
-    window = (args.window[0], args.window[-1])
+    window = (args.width or args.window[0], args.height or args.window[-1])
+    if args.neg is None and not args.bg:
+        print("vj train: no negatives: give --neg DIR and / or --bg FILE", file=sys.stderr)
+        return 2
+    boost = {"GAB": "gentle", "DAB": "discrete", None: args.boost}[args.bt]
+    target = args.target_fpr
+    if args.acceptance_ratio_break_value is not None and args.acceptance_ratio_break_value >= 0:
+        # opencv stops at this acceptance ratio or at max-false-alarm ** stages, whichever comes first
+        target = max(args.acceptance_ratio_break_value, args.max_false_alarm ** args.stages)
     if args.threads:
         import numba
 
@@ -131,12 +226,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = CascadeTrainingConfig(
             window_size=window, num_stages=args.stages, min_hit_rate=args.min_hit_rate,
-            max_false_alarm=args.max_false_alarm, target_false_positive_rate=args.target_fpr,
+            max_false_alarm=args.max_false_alarm, target_false_positive_rate=target,
             num_negatives=args.num_neg, max_positives=args.num_pos, min_positives=args.min_positives,
             max_weak_per_stage=args.max_weak, feature_set=args.features, feature_fraction=args.feature_fraction,
-            boost_type=args.boost, max_mining_windows=args.max_mining_windows, seed=args.seed)
+            boost_type=boost, weight_trim_rate=args.weight_trim_rate, max_mining_windows=args.max_mining_windows,
+            seed=args.seed)
+        _check_memory_budget(config, args.memory_budget)
         positives = _load_positives(args, window)
-        backgrounds = _load_backgrounds(args.neg, window)
+        backgrounds = (_load_backgrounds(args.neg, window) if args.neg else []) + _load_bg_lists(args.bg, window)
+        if not backgrounds:
+            raise ValueError("no usable background image in --neg / --bg")
     except (OSError, ValueError) as exc:
         print(f"vj train: {exc}", file=sys.stderr)
         return 2
@@ -152,11 +251,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"stage {info['stage'] + 1}: {info['num_weak']} weak, hit {info['hit_rate']:.4f}, false alarm "
                   f"{info['false_alarm']:.4f}, {info['positives']} pos, {info['negatives']} neg mined at "
                   f"{info['negatives_per_second']:.0f}/s (cascade accepted {info['acceptance_before']:.2e} of "
-                  f"background windows), stage {info['seconds']:.1f} s, elapsed {elapsed:.0f} s", flush=True)
+                  f"background windows), stage {info['seconds']:.1f} s, elapsed {elapsed:.0f} s, "
+                  f"about {_duration(info['seconds_left'])} left", flush=True)
         elif event == "resume":
             print(f"resuming after stage {info['stages']} from {args.out}", flush=True)
         elif event == "stop":
-            print(f"stopped: {info['reason']} (elapsed {elapsed:.0f} s)", flush=True)
+            print(f"stopped: {info['reason']} (elapsed {elapsed:.0f} s; whole training "
+                  f"{_duration(info['training_seconds'])}, resumed sessions included)", flush=True)
 
     try:
         result = train_cascade(positives, backgrounds, config, args.out, progress)

@@ -1,8 +1,10 @@
-"""Haar feature values of many training windows at once, and their sort orders.
+"""Haar feature values of many training windows at once, quantised once per stage.
 
-Boosting a stump needs, for every feature, the training samples in increasing order
-of that feature's value. The values never change while a stage is trained (only the
-sample weights do), so the order is computed once per stage and reused each round.
+Boosting a stump needs, for every feature, how the samples' values order. The values
+never change while a stage is trained (only the sample weights do), so each feature's
+values are quantised once per stage into at most 256 ordered bins
+(``BinnedFeatureIndex``) and every round reuses them: a round is one weighted
+histogram per feature (``vj.stump_search``), with no sort.
 
 Values follow OpenCV's detector exactly (``cascadedetect.cpp``): the feature value of
 a window is the weighted sum of its rectangle sums (exact in float32, since the sums
@@ -19,11 +21,11 @@ Layouts chosen so that a boosting round streams its data once, in order:
 
 * integral images are stored position-major, ``(P, N)`` with ``P = (H+1)(W+1)``, so
   one feature over all N windows reads a few contiguous rows;
-* the sort order is one ``(F, N)`` array of *codes*: the low bits are the sample
-  index, the top bit says "the next sample in this order has a strictly larger value"
-  (a threshold may go between them). With N < 32768 a code is a uint16, so 162,336
-  features x 10,000 samples take 3.2 GB and a round reads each code once. The values
-  themselves are not kept; the chosen feature's values are recomputed when needed.
+* the bins are one ``(F, N)`` uint8 array, feature-major: 162,336 features x 10,000
+  samples take 1.6 GB and a round reads each byte once. Bins are quantiles of the
+  sample values that never split equal values; a feature with at most 256 distinct
+  values gets one bin per value (lossless). The values themselves are not kept; the
+  few features a round refines exactly (``vj.stump_search``) are recomputed.
 """
 from __future__ import annotations
 
@@ -254,9 +256,38 @@ def _radix_argsort_f32(values: np.ndarray, keys: np.ndarray, keys_spare: np.ndar
     return order
 
 
+#: Most bins per feature: a bin number fits in a uint8.
+MAX_BINS = 256
+
+
+@nb.njit(cache=True)
+def _bin_sorted(values: np.ndarray, ranked: np.ndarray, max_bins: int, column_of: np.ndarray,
+                row: np.ndarray) -> tuple[int, bool]:
+    """Bin numbers of one feature's samples into ``row (N,)`` uint8 (sample i at column
+    ``column_of[i]``), from their sort order.
+
+    Equal values always share a bin. With at most ``max_bins`` distinct values each
+    gets its own bin (lossless); otherwise a new bin starts at the first change of
+    value at or after each ``N / max_bins`` quantile. Returns ``(bins used, lossless)``.
+    """
+    n = values.shape[0]
+    distinct = 1
+    for j in range(1, n):
+        if values[ranked[j]] > values[ranked[j - 1]]:
+            distinct += 1
+    current = 0
+    row[column_of[ranked[0]]] = 0
+    for j in range(1, n):
+        if values[ranked[j]] > values[ranked[j - 1]]:
+            if distinct <= max_bins or j * max_bins >= (current + 1) * n:
+                current += 1
+        row[column_of[ranked[j]]] = current
+    return current + 1, distinct <= max_bins
+
+
 @nb.njit(cache=True, parallel=True)
-def _sorted_codes_kernel(offsets, weights, feature_tilted, first, stop, sums, tilted, inv_norm,
-                         boundary_flag, codes, splittable, block):
+def _binned_kernel(offsets, weights, feature_tilted, first, stop, sums, tilted, inv_norm, max_bins, column_of,
+                   bins, num_bins, lossless, block):
     n = inv_norm.shape[0]
     n_blocks = (stop - first + block - 1) // block
     for b in nb.prange(n_blocks):
@@ -269,121 +300,137 @@ def _sorted_codes_kernel(offsets, weights, feature_tilted, first, stop, sums, ti
         for f in range(first + b * block, min(first + (b + 1) * block, stop)):
             _feature_row(offsets, weights, feature_tilted[f], sums, tilted, inv_norm, f, values)
             ranked = _radix_argsort_f32(values, keys, keys_spare, order, order_spare, counts)
-            row = codes[f]
-            any_boundary = False
-            for j in range(n - 1):
-                idx = ranked[j]
-                if values[idx] < values[ranked[j + 1]]:
-                    row[j] = idx | boundary_flag
-                    any_boundary = True
-                else:
-                    row[j] = idx
-            row[n - 1] = ranked[n - 1]
-            splittable[f] = any_boundary
+            num_bins[f], lossless[f] = _bin_sorted(values, ranked, max_bins, column_of, bins[f])
 
 
 @dataclass
-class SortedFeatureIndex:
-    """Each feature's samples in increasing order of its value, with tie information.
+class BinnedFeatureIndex:
+    """Every feature's values quantised once per stage into ordered bins.
 
     Attributes:
-        codes: ``(F, N)`` uint16 (N < 32768) or uint32; ``codes[f, j] & index_mask`` is
-            the sample at rank j for feature f, and ``codes[f, j] & boundary_flag`` is
-            set when the sample at rank j+1 has a strictly larger value (never at the
-            last rank). Equal values sit next to each other without the flag, so a
-            threshold can never split them.
-        splittable: ``(F,)`` bool, False for a feature whose values are all equal.
+        bins: ``(F, N)`` uint8, feature-major; column k holds sample ``order[k]``:
+            ``bins[f, k]`` is the bin of that sample's value of feature f. Bins are
+            ordered (a larger bin holds only larger values) and never split equal
+            values, so a threshold between two bins is a threshold between two real values.
+        num_bins: ``(F,)`` int32 bins used by each feature (1: all values equal).
+        lossless: ``(F,)`` bool, True where every distinct value has its own bin (at
+            most ``MAX_BINS`` distinct values): the bins then allow every split the
+            real values allow.
+        order: ``(N,)`` int64, the sample in each column (``screening_order``).
+        screen_count: the first ``screen_count`` columns are the screening subset
+            (0: none), so a pass over it reads one contiguous part of every row.
     """
 
-    codes: np.ndarray
-    splittable: np.ndarray
+    bins: np.ndarray
+    num_bins: np.ndarray
+    lossless: np.ndarray
+    order: np.ndarray
+    screen_count: int = 0
 
     @property
-    def boundary_flag(self) -> int:
-        """The top bit of a code."""
-        return 1 << (8 * self.codes.dtype.itemsize - 1)
-
-    @property
-    def index_mask(self) -> int:
-        """The bits of a code that hold the sample index."""
-        return self.boundary_flag - 1
+    def splittable(self) -> np.ndarray:
+        """``(F,)`` bool, False for a feature whose values are all equal."""
+        return self.num_bins > 1
 
     @property
     def num_features(self) -> int:
-        return int(self.codes.shape[0])
+        return int(self.bins.shape[0])
 
     @property
     def num_samples(self) -> int:
-        return int(self.codes.shape[1])
+        return int(self.bins.shape[1])
 
-    def order_of(self, feature_index: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(samples, boundary)`` of one feature: ``(N,)`` int64 sample indices in
-        increasing value order and ``(N,)`` bool, True where a threshold may follow."""
-        row = self.codes[feature_index]
-        return (row & self.index_mask).astype(np.int64), (row & self.boundary_flag) != 0
-
-
-def code_dtype(num_samples: int) -> np.dtype:
-    """uint16 when the sample index fits in 15 bits, else uint32."""
-    if num_samples < 1 << 15:
-        return np.dtype(np.uint16)
-    if num_samples < 1 << 31:
-        return np.dtype(np.uint32)
-    raise ValueError(f"at most 2**31 - 1 samples are supported, got {num_samples}")
+    def subset(self, features: slice) -> "BinnedFeatureIndex":
+        """The index restricted to a slice of the features (a view, no copy)."""
+        return BinnedFeatureIndex(self.bins[features], self.num_bins[features], self.lossless[features],
+                                  self.order, self.screen_count)
 
 
-def sort_feature_values(pool: HaarFeaturePool, integrals: WindowIntegrals,
-                        progress: Callable[[int, int], None] | None = None,
-                        chunk_features: int = 8192) -> SortedFeatureIndex:
-    """The sorted order of every feature's values over all windows (see module doc).
+#: The screening subset holds about this many samples (``screening_order``).
+SCREEN_SAMPLES = 2048
 
-    Values are computed and sorted feature by feature in parallel and never stored
-    as a whole, so peak memory is the ``(F, N)`` code array plus small buffers.
+
+def screening_order(labels: np.ndarray) -> tuple[np.ndarray, int]:
+    """The column order of the bins and the size of the screening subset.
+
+    With ``k = N // SCREEN_SAMPLES >= 2``, the subset is every k-th face and every
+    k-th non-face (by sample index); the columns hold the subset's faces, its
+    non-faces, then the other faces and the other non-faces, each in increasing
+    sample order (four runs of one label). With fewer samples there is no subset
+    and the columns hold the faces, then the non-faces.
+
+    Returns:
+        ``(order (N,) int64, screen_count)``.
+    """
+    faces = np.asarray(labels) > 0
+    stride = faces.shape[0] // SCREEN_SAMPLES
+    face_ids, nonface_ids = np.flatnonzero(faces), np.flatnonzero(~faces)
+    if stride < 2:
+        return np.concatenate([face_ids, nonface_ids]).astype(np.int64), 0
+    parts = [face_ids[::stride], nonface_ids[::stride]]
+    in_subset = np.zeros(faces.shape[0], bool)
+    in_subset[np.concatenate(parts)] = True
+    parts += [face_ids[~in_subset[face_ids]], nonface_ids[~in_subset[nonface_ids]]]
+    return np.concatenate(parts).astype(np.int64), int(len(parts[0]) + len(parts[1]))
+
+
+def bin_feature_values(pool: HaarFeaturePool, integrals: WindowIntegrals,
+                       progress: Callable[[int, int], None] | None = None, chunk_features: int = 8192,
+                       max_bins: int = MAX_BINS, labels: np.ndarray | None = None) -> BinnedFeatureIndex:
+    """Quantise every feature's values over all windows into ordered bins (see
+    ``BinnedFeatureIndex``).
+
+    Values are computed, radix-sorted and binned feature by feature in parallel and
+    never stored as a whole, so peak memory is the ``(F, N)`` uint8 bins (1.6 GB for
+    162,336 features x 10,000 windows) plus small per-thread buffers.
 
     Args:
         pool: candidate features (F of them).
         integrals: the N training windows.
-        progress: optional ``progress(done_features, total_features)`` callback,
-            called after each chunk.
+        progress: optional ``progress(done_features, total_features)`` after each chunk.
         chunk_features: features per progress step.
-
-    Returns:
-        ``SortedFeatureIndex`` with ``(F, N)`` codes.
+        max_bins: most bins per feature, 2..256.
+        labels: ``(N,)`` 1 for a face: the columns then follow ``screening_order``;
+            when None, they follow the samples.
     """
     _check_compatible(pool, integrals)
     n = integrals.num_samples
     if n < 2:
-        raise ValueError(f"need at least 2 samples to sort, got {n}")
-    dtype = code_dtype(n)
-    codes = np.empty((len(pool), n), dtype=dtype)
-    splittable = np.empty(len(pool), dtype=np.bool_)
-    flag = 1 << (8 * dtype.itemsize - 1)
+        raise ValueError(f"need at least 2 samples to bin, got {n}")
+    if not 2 <= max_bins <= MAX_BINS:
+        raise ValueError(f"max_bins must be in 2..{MAX_BINS}, got {max_bins}")
+    bins = np.empty((len(pool), n), dtype=np.uint8)
+    num_bins = np.empty(len(pool), dtype=np.int32)
+    lossless = np.empty(len(pool), dtype=np.bool_)
+    order, screen_count = (np.arange(n, dtype=np.int64), 0) if labels is None else screening_order(labels)
+    column_of = np.empty(n, dtype=np.int64)
+    column_of[order] = np.arange(n)
     offsets = corner_offsets(pool)
     total = len(pool)
     for first in range(0, total, chunk_features):
         stop = min(first + chunk_features, total)
-        _sorted_codes_kernel(offsets, pool.weights, pool.tilted, first, stop, integrals.sums,
-                             integrals.tilted, integrals.inv_norm, flag, codes, splittable, 64)
+        _binned_kernel(offsets, pool.weights, pool.tilted, first, stop, integrals.sums, integrals.tilted,
+                       integrals.inv_norm, max_bins, column_of, bins, num_bins, lossless, 64)
         if progress is not None:
             progress(stop, total)
-    return SortedFeatureIndex(codes, splittable)
+    return BinnedFeatureIndex(bins, num_bins, lossless, order, int(screen_count))
 
 
 @dataclass
 class TrainingSet:
     """Everything a boosting round reads: the windows' integrals, the features, their
-    sort orders and the labels.
+    binned values and the labels.
 
     Attributes:
         pool: the candidate features (F).
         integrals: the N windows.
-        index: ``(F, N)`` sort orders (``sort_feature_values``).
+        index: ``(F, N)`` binned values (``bin_feature_values``).
         labels: ``(N,)`` uint8, 1 for a face, 0 otherwise.
     """
 
     pool: HaarFeaturePool
     integrals: WindowIntegrals
-    index: SortedFeatureIndex
+    index: BinnedFeatureIndex
     labels: np.ndarray
 
     @property
@@ -397,13 +444,13 @@ class TrainingSet:
 
 def build_training_set(windows: np.ndarray, labels: np.ndarray, pool: HaarFeaturePool,
                        progress: Callable[[int, int], None] | None = None) -> TrainingSet:
-    """Integrate the windows and sort every feature's values (the once-per-stage work).
+    """Integrate the windows and bin every feature's values (the once-per-stage work).
 
     Args:
         windows: ``(N, H, W)`` uint8 training windows at the pool's window size.
         labels: ``(N,)`` 1 for a face, 0 otherwise.
         pool: candidate features.
-        progress: optional ``progress(done_features, total_features)`` while sorting.
+        progress: optional ``progress(done_features, total_features)`` while binning.
     """
     labels = np.asarray(labels)
     if labels.shape != (np.shape(windows)[0],):
@@ -411,5 +458,5 @@ def build_training_set(windows: np.ndarray, labels: np.ndarray, pool: HaarFeatur
     if not np.isin(labels, (0, 1)).all():
         raise ValueError("labels must be 0 (non-face) or 1 (face)")
     integrals = integrate_windows(windows, with_tilted=pool.has_tilted)
-    index = sort_feature_values(pool, integrals, progress=progress)
+    index = bin_feature_values(pool, integrals, progress=progress, labels=labels)
     return TrainingSet(pool, integrals, index, labels.astype(np.uint8))

@@ -1,5 +1,5 @@
 """Feature values of many windows at once, against direct pixel sums and OpenCV's
-integrals, and the per-feature sort orders that the boosting rounds reuse."""
+integrals, and the per-feature bins that the boosting rounds reuse."""
 from __future__ import annotations
 
 import cv2
@@ -7,13 +7,7 @@ import numpy as np
 import pytest
 
 from vj.haar_enum import enumerate_haar_features
-from vj.train_features import (
-    build_training_set,
-    code_dtype,
-    compute_feature_values,
-    integrate_windows,
-    sort_feature_values,
-)
+from vj.train_features import bin_feature_values, build_training_set, compute_feature_values, integrate_windows
 
 
 @pytest.fixture(scope="module")
@@ -96,18 +90,31 @@ def test_tilted_features_need_tilted_integrals(windows):
         compute_feature_values(pool, integrate_windows(windows), [0])
 
 
-def test_sorted_order_and_tie_boundaries(windows):
+@pytest.mark.parametrize("max_bins", [256, 12])
+def test_bins_are_ordered_and_never_split_equal_values(windows, max_bins):
+    """Bins follow the values' order, equal values share a bin, and a feature with at
+    most ``max_bins`` distinct values gets one bin per value (its distinct rank)."""
     pool = enumerate_haar_features((12, 10), "BASIC")
     integrals = integrate_windows(windows)
-    index = sort_feature_values(pool, integrals, chunk_features=500)
-    assert index.codes.dtype == np.uint16 and index.codes.shape == (len(pool), len(windows))
+    index = bin_feature_values(pool, integrals, chunk_features=500, max_bins=max_bins)
+    assert index.bins.dtype == np.uint8 and index.bins.shape == (len(pool), len(windows))
     values = compute_feature_values(pool, integrals)
-    for f in np.random.default_rng(1).choice(len(pool), size=200, replace=False):
-        samples, boundary = index.order_of(f)
-        assert np.array_equal(np.sort(samples), np.arange(len(windows)))
-        ordered = values[f][samples]
-        assert np.all(np.diff(ordered) >= 0)
-        assert np.array_equal(boundary[:-1], np.diff(ordered) > 0) and not boundary[-1]
+    saw_lossy = False
+    for f in np.random.default_rng(1).choice(len(pool), size=300, replace=False):
+        distinct, rank = np.unique(values[f], return_inverse=True)
+        bins = index.bins[f].astype(np.int64)
+        order = np.argsort(values[f], kind="stable")
+        assert np.all(np.diff(bins[order]) >= 0)  # ordered
+        for value in distinct:  # equal values share one bin
+            assert len(set(bins[values[f] == value])) == 1
+        assert index.num_bins[f] == bins.max() + 1 <= max_bins
+        assert index.lossless[f] == (len(distinct) <= max_bins)
+        if index.lossless[f]:
+            assert np.array_equal(bins, rank)
+        else:
+            saw_lossy = True
+            assert index.num_bins[f] >= max_bins // 2  # quantile bins, not one big bin
+    assert saw_lossy == (max_bins < len(windows))
     assert np.array_equal(index.splittable, values.min(axis=1) < values.max(axis=1))
 
 
@@ -116,17 +123,19 @@ def test_identical_windows_cannot_split():
     pool = enumerate_haar_features((6, 6))
     data = build_training_set(same, np.array([1, 0, 1, 0, 0]), pool)
     assert not data.index.splittable.any()
-    assert not (data.index.codes & data.index.boundary_flag).any()
+    assert not data.index.bins.any() and np.all(data.index.num_bins == 1)
 
 
-def test_progress_and_code_width():
+def test_progress_and_bin_count_checks():
     seen = []
     windows = np.random.default_rng(3).integers(0, 256, (4, 6, 6), dtype=np.uint8)
     pool = enumerate_haar_features((6, 6))
-    sort_feature_values(pool, integrate_windows(windows), progress=lambda done, total: seen.append((done, total)),
-                        chunk_features=100)
+    integrals = integrate_windows(windows)
+    bin_feature_values(pool, integrals, progress=lambda done, total: seen.append((done, total)), chunk_features=100)
     assert seen[-1] == (len(pool), len(pool)) and len(seen) == -(-len(pool) // 100)
-    assert code_dtype(32767) == np.uint16 and code_dtype(32768) == np.uint32
+    for bad in (1, 257):
+        with pytest.raises(ValueError, match="max_bins"):
+            bin_feature_values(pool, integrals, max_bins=bad)
 
 
 def test_rejects_bad_windows_and_labels():
