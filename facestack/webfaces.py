@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vj.positives import LandmarkFraming, SampleReport, crop_padded, read_gray, shrink_to_window
+from vj.positives import LandmarkFraming, SampleReport, read_landmark_faces
 
 ANNOTATION_FILE = "WebFaces_GroundThruth.txt"
 #: Framing of WebFaces landmark crops like OpenCV's frontal-face boxes (module doc).
@@ -57,37 +57,20 @@ def read_webfaces_faces(annotation_file: str | os.PathLike, window_size: tuple[i
                         image_dir: str | os.PathLike | None = None,
                         framing: LandmarkFraming = WEBFACES_FRAMING,
                         min_eye_distance: float = 0.0) -> tuple[np.ndarray, SampleReport]:
-    """Faces cut from WebFaces photos with ``framing`` and shrunk to the window.
+    """Faces cut from WebFaces photos with ``framing`` and shrunk to the window (vj's cascade positives).
 
     Args:
         annotation_file: ``WebFaces_GroundThruth.txt``.
         window_size: ``(width, height)``.
         image_dir: folder of the photos (default: ``images`` beside the annotation file).
         framing: box from the eye points.
-        min_eye_distance: skip faces whose box would be smaller than the window, or
-            whose eyes are closer than this (pixels); skipped faces count as odd-sized.
+        min_eye_distance: skip faces whose eyes are closer than this (pixels), or whose box
+            would be smaller than the window; skipped faces count as odd-sized.
 
     Returns:
         ``(windows, report)``.
     """
     annotation_file = Path(annotation_file)
     image_dir = Path(image_dir) if image_dir is not None else annotation_file.parent / "images"
-    report = SampleReport(str(annotation_file))
-    windows = []
-    for name, faces in sorted(read_webfaces_annotations(annotation_file).items()):
-        try:
-            gray = read_gray(image_dir / name)
-        except (OSError, ValueError):
-            report.unreadable.append(name)
-            continue
-        for marks in faces:
-            eye_distance = float(np.hypot(*(marks[1] - marks[0])))
-            box = framing.box(marks[0], marks[1]) if eye_distance > 0 else None
-            if box is None or eye_distance < min_eye_distance or box[2] < window_size[0] or box[3] < window_size[1]:
-                report.odd_sized.append(name)
-                continue
-            windows.append(shrink_to_window(crop_padded(gray, box), window_size))
-    if not windows:
-        raise ValueError(f"no usable faces in {annotation_file}")
-    report.used = len(windows)
-    return np.stack(windows), report
+    return read_landmark_faces(read_webfaces_annotations(annotation_file), image_dir, window_size, framing,
+                               min_eye_distance, source=str(annotation_file))

@@ -84,3 +84,17 @@ def test_no_module_or_script_patches_sys_modules():
                         and isinstance(node.value, ast.Attribute) and node.value.attr == "modules"):
                     offenders.append(str(path.relative_to(ROOT)))
     assert not offenders, f"sys.modules written in {offenders}"
+
+
+def test_vj_holds_no_data_set():
+    """vj knows no data set by name in its code (a framing or a chip box is a parameter)."""
+    names = ("utkface", "webfaces", "cbcl", "imdb")
+    found = []
+    for path in modules_of("vj"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Name, ast.Attribute, ast.FunctionDef, ast.ClassDef, ast.arg)):
+                identifier = getattr(node, "id", None) or getattr(node, "attr", None) or getattr(node, "name", None) \
+                    or getattr(node, "arg", "")
+                if any(name in identifier.lower() for name in names):
+                    found.append(f"{path.relative_to(ROOT)}: {identifier}")
+    assert not found, f"data-set names in vj's code: {found}"

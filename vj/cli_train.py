@@ -3,15 +3,16 @@
     vj train --pos cbcl/train/faces --neg backgrounds --window 19 --stages 10 \\
         --min-hit-rate 0.995 --max-false-alarm 0.5 --out cascade.xml
 
-    vj train --pos-utkface utkface/UTKFace --mirror --neg backgrounds --window 24 \\
-        --stages 20 --out frontalface.xml
+    vj train --pos-chips chips/ --chip-box 0.03,0,0.93,0.93 --jitter 0.1 --mirror \\
+        --neg backgrounds --window 24 --stages 20 --out frontalface.xml
 
     vj train --vec faces.vec -w 24 -h 24 --bg bg.txt --num-pos 2000 --num-neg 1000 \\
         --num-stages 20 --bt GAB --out cascade.xml
 
-Positives: ``--pos DIR`` folders of face crops used whole; ``--pos-utkface DIR``
-UTKFace chips re-framed like OpenCV's face boxes; ``--pos-webfaces FILE`` faces cut
-from WebFaces photos by their landmarks; ``--vec FILE`` an ``opencv_createsamples``
+Positives: ``--pos DIR`` folders of face crops used whole; ``--pos-chips DIR`` folders
+of larger chips, each cut by the face box ``--chip-box X,Y,W,H`` (fractions of the
+chip, so the faces are framed as the detector's boxes should be; ``--jitter``,
+``--grow`` move it at random); ``--vec FILE`` an ``opencv_createsamples``
 .vec file; ``--info FILE`` an ``opencv_annotation`` info file (boxes cut to the
 window). Negatives: ``--neg DIR`` a folder of face-free images and / or ``--bg FILE``
 ``opencv_traincascade`` negative lists. Unreadable and odd-sized files are skipped
@@ -21,6 +22,10 @@ boosting round (with ``--verbose``) and per stage: stage number, weak classifier
 hit rate, false-alarm rate, negatives mined per second, elapsed time and an estimate
 of the time left. Running the same command again after an interruption resumes after
 the last finished stage.
+
+vj holds no data set's framing: an application adds its own positive sources through
+``run(args, extra_sources)`` (``facestack train-cascade`` adds UTKFace chips and WebFaces
+faces this way).
 """
 from __future__ import annotations
 
@@ -28,33 +33,42 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 if TYPE_CHECKING:
     from .cascade_train import CascadeTrainingConfig
+    from .positives import SampleReport
 
 
 def register(subparsers) -> None:
     """Add the ``train`` subcommand to the ``vj`` parser."""
     p = subparsers.add_parser("train", help="train a Haar cascade", description="Train a Viola-Jones cascade.",
                               add_help=False)
+    add_train_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """Every ``vj train`` option, on ``p`` (made with ``add_help=False``: ``-h`` is the window height, as
+    opencv_traincascade's); an application's own command adds its positive sources beside them."""
     p.add_argument("--help", action="help", help="show this help message and exit")
     p.add_argument("--pos", nargs="*", default=[], metavar="DIR", help="folders of face crops (used whole)")
-    p.add_argument("--pos-utkface", nargs="*", default=[], metavar="DIR", help="UTKFace chip folders (re-framed)")
-    p.add_argument("--pos-webfaces", nargs="*", default=[], metavar="FILE",
-                   help="WebFaces ground-truth files (faces cut by their landmarks)")
+    p.add_argument("--pos-chips", nargs="*", default=[], metavar="DIR",
+                   help="folders of chips, each cut by --chip-box")
+    p.add_argument("--chip-box", type=_chip_box, default=None, metavar="X,Y,W,H",
+                   help="--pos-chips: the face box as fractions of each chip's width and height")
     p.add_argument("--pos-limit", type=int, default=None, help="read at most this many files per positive source")
     p.add_argument("--mirror", action="store_true", help="add left-right mirrored positives")
     p.add_argument("--jitter", type=float, default=0.0,
-                   help="UTKFace boxes: random shift / shrink by up to this fraction of the side")
+                   help="--pos-chips boxes: random shift / shrink by up to this fraction of the side")
     p.add_argument("--grow", type=float, default=0.0,
-                   help="UTKFace boxes: the jitter may also enlarge the box by up to this fraction (default 0)")
+                   help="--pos-chips boxes: the jitter may also enlarge the box by up to this fraction (default 0)")
     p.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
-                   help="--pos/--pos-utkface: turn each face by a random angle in [-DEG, DEG] (default 0)")
+                   help="--pos/--pos-chips: turn each face by a random angle in [-DEG, DEG] (default 0)")
     p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
-                   help="--pos/--pos-utkface: Gaussian blur of random sigma in [0, SIGMA] window px (default 0)")
+                   help="--pos/--pos-chips: Gaussian blur of random sigma in [0, SIGMA] window px (default 0)")
     p.add_argument("--vec", nargs="*", default=[], metavar="FILE",
                    help="opencv_createsamples .vec files of positives at the window size")
     p.add_argument("--info", nargs="*", default=[], metavar="FILE",
@@ -98,26 +112,49 @@ def register(subparsers) -> None:
     p.add_argument("--threads", "--num-threads", dest="threads", type=int, default=None, help="Numba threads")
     p.add_argument("--verbose", action="store_true", help="print every boosting round")
     p.add_argument("--out", required=True, help="output cascade XML (resumed if it exists)")
-    p.set_defaults(func=run)
 
 
-def _load_positives(args: argparse.Namespace, window: tuple[int, int]) -> np.ndarray:
-    from .positives import UTKFACE_CHIP_BOX, mirrored, read_crop_folder, read_webfaces_faces
+#: A positive source an application adds: (label, reader of windows at a window size).
+PositiveSource = tuple[str, Callable[[tuple[int, int]], tuple[np.ndarray, "SampleReport"]]]
 
-    sources = [(d, "crops") for d in args.pos] + [(d, "utkface") for d in args.pos_utkface] \
-        + [(f, "webfaces") for f in args.pos_webfaces]
+
+def _chip_box(text: str) -> tuple[float, float, float, float]:
+    """``X,Y,W,H`` fractions of a chip; W and H in (0, 4], X and Y in [-2, 2]."""
+    try:
+        x, y, w, h = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected four numbers X,Y,W,H (fractions of the chip), got {text!r}")
+    if not (0 < w <= 4 and 0 < h <= 4 and -2 <= x <= 2 and -2 <= y <= 2):
+        raise argparse.ArgumentTypeError(f"chip box {text!r}: W and H must be in (0, 4], X and Y in [-2, 2]")
+    return (x, y, w, h)
+
+
+def folder_sources(args: argparse.Namespace) -> list[PositiveSource]:
+    """vj's own positive sources: ``--pos`` folders used whole, ``--pos-chips`` folders cut by ``--chip-box``."""
+    from .positives import read_crop_folder
+
+    if args.pos_chips and args.chip_box is None:
+        raise ValueError("--pos-chips needs --chip-box X,Y,W,H (the face box as fractions of a chip)")
+
+    def reader(folder: str, box: tuple[float, float, float, float] | None):
+        return lambda window: read_crop_folder(
+            folder, window, box=box, limit=args.pos_limit, jitter=args.jitter if box is not None else 0.0,
+            seed=args.seed, rotate=args.rotate, blur=args.blur, grow=args.grow if box is not None else 0.0)
+
+    return [(d, reader(d, None)) for d in args.pos] + [(d, reader(d, args.chip_box)) for d in args.pos_chips]
+
+
+def _load_positives(args: argparse.Namespace, window: tuple[int, int],
+                    extra_sources: Sequence[PositiveSource] = ()) -> np.ndarray:
+    """Every positive window, mirrored if asked, in one seeded random order: ``(N, h, w)`` uint8."""
+    from .positives import mirrored
+
+    sources = folder_sources(args) + list(extra_sources)
     parts = _sample_file_positives(args, window)
     if not sources and not parts:
-        raise ValueError("no positives: give --pos, --pos-utkface, --pos-webfaces, --vec or --info")
-    for source, kind in sources:
-        if kind == "webfaces":
-            windows, report = read_webfaces_faces(source, window)
-        else:
-            box = UTKFACE_CHIP_BOX if kind == "utkface" else None
-            windows, report = read_crop_folder(source, window, box=box, limit=args.pos_limit,
-                                               jitter=args.jitter if box is not None else 0.0, seed=args.seed,
-                                               rotate=args.rotate, blur=args.blur,
-                                               grow=args.grow if box is not None else 0.0)
+        raise ValueError("no positives: give --pos, --pos-chips, --vec or --info")
+    for _label, read in sources:
+        windows, report = read(window)
         print(report.summary())
         for label, names in (("unreadable", report.unreadable), ("odd-sized", report.odd_sized)):
             if names:
@@ -203,8 +240,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
 
 
-def run(args: argparse.Namespace) -> int:
-    """Execute ``vj train``; returns the exit status."""
+def run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource] = ()) -> int:
+    """Execute ``vj train`` with the parsed ``args`` (and an application's extra positive sources);
+    returns the exit status."""
     from .cascade_train import CascadeTrainingConfig, ResumeMismatchError, TooFewPositivesError, train_cascade
 
     if len(args.window) not in (1, 2):
@@ -232,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
             boost_type=boost, weight_trim_rate=args.weight_trim_rate, max_mining_windows=args.max_mining_windows,
             seed=args.seed)
         _check_memory_budget(config, args.memory_budget)
-        positives = _load_positives(args, window)
+        positives = _load_positives(args, window, extra_sources)
         backgrounds = (_load_backgrounds(args.neg, window) if args.neg else []) + _load_bg_lists(args.bg, window)
         if not backgrounds:
             raise ValueError("no usable background image in --neg / --bg")

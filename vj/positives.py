@@ -1,32 +1,20 @@
 """Positive (face) samples for cascade training, as ``(N, H, W)`` uint8 windows.
 
-Three sources:
+Two sources, for any data set:
 
 * a folder of face crops used whole (MIT CBCL's 19 x 19 faces, or any crops framed
-  like the detector's boxes): ``read_crop_folder``;
-* UTKFace "aligned & cropped" chips (200 x 200), re-framed close to OpenCV's
-  frontal-face boxes with ``UTKFACE_CHIP_BOX`` (``read_crop_folder(..., box=UTKFACE_CHIP_BOX)``),
-  optionally jittered;
-* faces cut from Caltech WebFaces photos with their eye / nose / mouth landmarks,
-  boxed by ``WEBFACES_FRAMING`` (``read_webfaces_faces``).
+  like the detector's boxes), or of larger chips each cut by one face box given as
+  fractions of the chip (``read_crop_folder(..., box=...)``), optionally jittered,
+  turned and blurred;
+* faces cut from photos by their eye points, boxed by a :class:`LandmarkFraming`
+  (``read_landmark_faces``).
 
-Framing. A trained cascade finds faces framed the way its positives were, so the
-positives are framed like the boxes of OpenCV's ``haarcascade_frontalface_default.xml``
-(the cascade vj is compared with). Both framings were fitted from data with the
-functions below, on detections of that cascade (run by vj, scale 1.1,
-min_neighbors 3) that match the annotation:
-
-* ``fit_chip_box``: the median box over 191 of 200 UTKFace chips (every 100th file,
-  each padded by 60 px of replicated border so the whole face box fits): relative
-  to a 200 x 200 chip the box is ``x = -4, y = -21, w = h = 206`` (it reaches above
-  the chip; ``UTKFACE_CHIP_BOX``, the box training uses, stays inside it);
-* ``fit_landmark_framing``: over the WebFaces faces with exactly one matching
-  detection, the box side is the median of ``width / eye_distance`` and its centre
-  the median offset from the eyes' midpoint in eye-distance units (x along the
-  eye line, y towards the mouth): over the 1,225 faces of the 1,000 photos with
-  one matching detection, side 2.75 d, centre 0.27 d below the eyes' midpoint and
-  0.03 d towards the left-image eye (``tests/vj_cascade`` refits it on a subset).
-  WebFaces is also the evaluation set, so the shipped cascade is not trained on it.
+Framing. A trained cascade finds faces framed the way its positives were, so a chip box
+or a landmark framing should reproduce the boxes of the detector one wants to match.
+Both are fitted from data: ``fit_chip_box`` takes the median detector box over chips,
+``fit_landmark_framing`` the median box side and centre offset in eye-distance units.
+An application holds its data sets' fitted framings (facestack: ``facestack.cascade_data``
+for UTKFace chips, ``facestack.webfaces`` for WebFaces photos).
 
 Every sample is converted to grey, cropped, and shrunk to the window as the
 detector would see a face twice the window's size (area averaging to twice the
@@ -40,23 +28,13 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
 from .image import to_gray_uint8
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".pgm", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
-
-#: OpenCV's face box on a UTKFace chip as fitted by ``fit_chip_box``, fractions
-#: ``(x, y, w, h)`` of the chip's width and height: it reaches 21 px above the chip.
-UTKFACE_OPENCV_BOX = (-4 / 200, -21 / 200, 206 / 200, 206 / 200)
-#: The box used for training: the largest square inside the chip with the fitted box's
-#: horizontal centre and top edge at the chip's top (90 % of OpenCV's side, its centre
-#: 5 % of the side lower). Padding the chip instead gives every positive constant top
-#: rows, an artefact boosting picks at once (features on the top two rows with
-#: threshold ~0 rejected 75 % of hard negatives with one stump).
-UTKFACE_CHIP_BOX = (6 / 200, 0.0, 186 / 200, 186 / 200)
-
 
 @dataclass(frozen=True)
 class LandmarkFraming:
@@ -85,10 +63,6 @@ class LandmarkFraming:
         centre = (left_eye + right_eye) / 2 + distance * (self.centre_along * along + self.centre_across * across)
         side = self.width_per_eye_distance * distance
         return np.array([centre[0] - side / 2, centre[1] - side / 2, side, side])
-
-
-#: Framing of WebFaces landmark crops (fitted by ``fit_landmark_framing``; module doc).
-WEBFACES_FRAMING = LandmarkFraming(width_per_eye_distance=2.75, centre_along=-0.03, centre_across=0.27)
 
 
 @dataclass
@@ -239,7 +213,7 @@ def read_crop_folder(folder: str | os.PathLike, window_size: tuple[int, int],
         folder: directory of image files.
         window_size: ``(width, height)`` of the training window.
         box: optional face box as fractions ``(x, y, w, h)`` of each image's size
-            (e.g. ``UTKFACE_CHIP_BOX``); parts outside the image replicate its edge.
+            (e.g. facestack's ``UTKFACE_CHIP_BOX``); parts outside the image replicate its edge.
         limit: read at most this many files (the first, by name).
         jitter: with a ``box``, move and shrink each sample's box at random by up to
             this fraction of its side (``jittered_box``), so the cascade learns faces
@@ -247,7 +221,7 @@ def read_crop_folder(folder: str | os.PathLike, window_size: tuple[int, int],
         seed: random seed of the jitter, rotation and blur.
         rotate: turn each sample by a random angle in ``[-rotate, rotate]`` degrees about
             its box centre (``rotated_about``), for faces not upright in the photo
-            (UTKFace chips are all aligned upright).
+            (aligned chips are all upright).
         blur: smooth each window by a Gaussian of random sigma in ``[0, blur]`` window
             pixels (``blurred``), for small, soft faces; 0 keeps the sharp shrink.
         grow: with a ``box``, let the jitter also enlarge the box, by up to this fraction
@@ -302,53 +276,34 @@ def read_crop_folder(folder: str | os.PathLike, window_size: tuple[int, int],
     return np.stack(windows), report
 
 
-def read_webfaces_annotations(annotation_file: str | os.PathLike) -> dict[str, np.ndarray]:
-    """WebFaces ground truth: image name -> ``(K, 4, 2)`` float64 landmarks per face
-    (left eye, right eye, nose, mouth; image pixels).
-
-    Lines are ``IMAGE leye_x leye_y reye_x reye_y nose_x nose_y mouth_x mouth_y``.
-    """
-    faces: dict[str, list[np.ndarray]] = {}
-    with open(annotation_file, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 9:
-                raise ValueError(f"{annotation_file}:{number}: expected an image name and 8 numbers, "
-                                 f"got {len(parts)} fields")
-            faces.setdefault(parts[0], []).append(np.array([float(v) for v in parts[1:]]).reshape(4, 2))
-    return {name: np.stack(marks) for name, marks in faces.items()}
-
-
-def read_webfaces_faces(annotation_file: str | os.PathLike, window_size: tuple[int, int],
-                        image_dir: str | os.PathLike | None = None,
-                        framing: LandmarkFraming = WEBFACES_FRAMING,
-                        min_eye_distance: float = 0.0) -> tuple[np.ndarray, SampleReport]:
-    """Faces cut from WebFaces photos with ``framing`` and shrunk to the window.
+def read_landmark_faces(faces: Mapping[str, np.ndarray], image_dir: str | os.PathLike,
+                        window_size: tuple[int, int], framing: LandmarkFraming,
+                        min_eye_distance: float = 0.0, source: str = "") -> tuple[np.ndarray, SampleReport]:
+    """Faces cut from photos by their eye points with ``framing`` and shrunk to the window.
 
     Args:
-        annotation_file: ``WebFaces_GroundThruth.txt``.
+        faces: image file name -> ``(K, P, 2)`` points per face, the left-image eye and the
+            right-image eye first (image pixels); further points are ignored.
+        image_dir: folder of the photos.
         window_size: ``(width, height)``.
-        image_dir: folder of the photos (default: ``images`` beside the annotation file).
         framing: box from the eye points.
         min_eye_distance: skip faces whose box would be smaller than the window, or
             whose eyes are closer than this (pixels); skipped faces count as odd-sized.
+        source: the name the report gives the source (default: ``image_dir``).
 
     Returns:
         ``(windows, report)``.
     """
-    annotation_file = Path(annotation_file)
-    image_dir = Path(image_dir) if image_dir is not None else annotation_file.parent / "images"
-    report = SampleReport(str(annotation_file))
+    image_dir = Path(image_dir)
+    report = SampleReport(source or str(image_dir))
     windows = []
-    for name, faces in sorted(read_webfaces_annotations(annotation_file).items()):
+    for name, marks_of_faces in sorted(faces.items()):
         try:
             gray = read_gray(image_dir / name)
         except (OSError, ValueError):
             report.unreadable.append(name)
             continue
-        for marks in faces:
+        for marks in marks_of_faces:
             eye_distance = float(np.hypot(*(marks[1] - marks[0])))
             box = framing.box(marks[0], marks[1]) if eye_distance > 0 else None
             if box is None or eye_distance < min_eye_distance or box[2] < window_size[0] or box[3] < window_size[1]:
@@ -356,7 +311,7 @@ def read_webfaces_faces(annotation_file: str | os.PathLike, window_size: tuple[i
                 continue
             windows.append(shrink_to_window(crop_padded(gray, box), window_size))
     if not windows:
-        raise ValueError(f"no usable faces in {annotation_file}")
+        raise ValueError(f"no usable faces in {report.source}")
     report.used = len(windows)
     return np.stack(windows), report
 

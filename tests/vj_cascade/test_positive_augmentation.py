@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from vj.positives import UTKFACE_CHIP_BOX, blurred, read_crop_folder, rotated_about
+from facestack.cascade_data import UTKFACE_CHIP_BOX
+from vj.positives import blurred, read_crop_folder, rotated_about
 
 
 def test_rotation_moves_a_dot_about_the_centre():
