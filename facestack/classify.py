@@ -23,13 +23,24 @@ a new face stays unlabelled until the next classified frame.
 
 ``--out`` names the output file when there is one input (``.png``/``.jpg`` for an image,
 ``.mp4``/... for a video; the JSON gets the suffix ``.json``), else a folder receiving
-``NAME_classified.png`` / ``.mp4`` and ``NAME_classified.json`` per input.
+``NAME_classified.png`` / ``.mp4`` and ``NAME_classified.json`` per input; inputs from
+different folders keep their path relative to the folder they share, so two ``photo.jpg``
+never write the same output.
+
+Bad input never stops the batch: an input that fails is reported in one line and the
+others go on; a summary with the count of failures ends the run, and the exit status is
+1 when any input failed (2 for a wrong option or model, 130 for Ctrl-C). Nothing that
+exists is overwritten without ``--overwrite`` (checked, with the output folder's
+writability, before the model is loaded), and every file is written to a temporary name
+and renamed into place. An image over ``--max-pixels`` (default 50 megapixels) is
+refused from its header, before it is decoded, unless ``--downscale`` asks to shrink it.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +51,10 @@ import numpy as np
 from PIL import Image
 
 import vj
+from facestack.analysis import MAX_PIXELS
+from facestack.data.images import read_image
+from facestack.cli import DEBUG_FLAG, DEBUG_HELP, Parser, describe_error, run_command
+from facestack.data.validate import UsageError, atomic_write, atomic_write_text, check_number, check_writable_folder
 from facestack.framing import SHIPPED_CASCADE_FRAMING, FaceFraming, measure_framing
 from facestack.first_run import announce_first_compile, mark_compiled
 from facestack.pipeline import (FaceClassifier, draw_faces, face_batch, face_records,
@@ -137,18 +152,38 @@ def timing_line(timing: dict[str, Any]) -> str:
 
 
 def output_paths(inputs: list[str], out: Path) -> list[Path]:
-    """The annotated output file of each input (its JSON takes the suffix ``.json``)."""
+    """The annotated output file of each input (its JSON takes the suffix ``.json``), all distinct.
+
+    Several inputs: ``out/REL/STEM_classified.png`` (``.mp4`` for a video), where REL is the
+    input's folder relative to the folder all inputs share; two inputs that would still
+    meet (``a.jpg`` and ``a.png``) keep their suffix in the name (``a_jpg_classified.png``).
+    Raises UsageError for an input given twice and for a file ``--out`` with several inputs.
+    """
     kinds = [input_kind(name) for name in inputs]
     if out.suffix:
         if len(inputs) != 1:
-            raise ValueError(f"--out {out} names a file, but there are {len(inputs)} inputs: give a folder")
+            raise UsageError(f"--out {out} names a file, but there are {len(inputs)} inputs: give a folder")
         wanted = IMAGE_SUFFIXES if kinds[0] == "image" else VIDEO_SUFFIXES
         if out.suffix.lower() not in wanted:
-            raise ValueError(f"--out {out}: the input is {'an image' if kinds[0] == 'image' else 'a video'}, so the "
+            raise UsageError(f"--out {out}: the input is {'an image' if kinds[0] == 'image' else 'a video'}, so the "
                              f"output needs one of {', '.join(sorted(wanted))}")
         return [out]
-    return [out / f"{Path(name).stem}_classified.{'png' if kind == 'image' else 'mp4'}"
-            for name, kind in zip(inputs, kinds)]
+    resolved = [Path(os.path.abspath(name)) for name in inputs]
+    seen: dict[Path, str] = {}
+    for name, path in zip(inputs, resolved):
+        if path in seen:
+            raise UsageError(f"{name} is given twice (also as {seen[path]})")
+        seen[path] = name
+    files = [path.parent for path, kind in zip(resolved, kinds) if kind != "camera"]
+    common = Path(os.path.commonpath(files)) if files else Path("/")
+    relative = [Path() if kind == "camera" else path.parent.relative_to(common)
+                for path, kind in zip(resolved, kinds)]
+    stems = [(rel / path.stem).as_posix() for rel, path in zip(relative, resolved)]
+    outputs = []
+    for rel, path, kind, stem in zip(relative, resolved, kinds, stems):
+        name = path.stem if stems.count(stem) == 1 else f"{path.stem}_{path.suffix.lstrip('.') or 'camera'}"
+        outputs.append(out / rel / f"{name}_classified.{'png' if kind == 'image' else 'mp4'}")
+    return outputs
 
 
 def input_kind(name: str) -> str:
@@ -165,19 +200,15 @@ def input_kind(name: str) -> str:
                      "or a camera device (/dev/...)")
 
 
-def classify_image(path: Path, out: Path, pipeline: Pipeline) -> dict[str, Any]:
-    """Annotate one image file; returns its JSON record (also written beside ``out``)."""
-    try:
-        with Image.open(path) as source:
-            image = source.convert("RGB")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such image: {path}") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise ValueError(f"cannot read image {path}: {error}") from None
+def classify_image(path: Path, out: Path, pipeline: Pipeline, max_pixels: int = MAX_PIXELS,
+                   downscale: bool = False) -> dict[str, Any]:
+    """Annotate one image file (written atomically to ``out``); returns its JSON record."""
+    image = read_image(path, max_pixels, downscale)
     pipeline.warm_up(*image.size)
     started = time.perf_counter()
     faces = pipeline.process(image)
-    draw_faces(image, faces).save(out)
+    drawn = draw_faces(image, faces)
+    atomic_write(out, lambda tmp: drawn.save(tmp, format=Image.registered_extensions().get(out.suffix.lower())))
     return {"width": image.size[0], "height": image.size[1], "faces": faces,
             "timing": pipeline.timing(time.perf_counter() - started)}
 
@@ -265,7 +296,7 @@ def classify_video(source_name: str, out: Path, pipeline: Pipeline, max_frames: 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line (see the module doc)."""
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="*", metavar="IMAGE_VIDEO_OR_CAMERA")
     p.add_argument("--model", help="run folder of experiments/multitask.py (settings.json + best.npz/model.npz); "
                                    "default: the model shipped with facestack (docs/model_card.md)")
@@ -286,6 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measure-framing", metavar="UTKFACE_DIR", help="print the framing of --cascade measured on "
                                                                     "UTKFace chips, and exit")
     p.add_argument("--chips", type=int, default=500, help="--measure-framing: chips to use (default 500)")
+    p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
+                   help=f"refuse images of more pixels than this, from their header (default {MAX_PIXELS:,})")
+    p.add_argument("--downscale", action="store_true", help="shrink images over --max-pixels instead of refusing them")
+    p.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     return p
 
 
@@ -299,9 +335,10 @@ def parse_framing(text: str | None, custom_cascade: bool) -> FaceFraming:
     try:
         scale, dx, dy = (float(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"--framing needs three numbers SCALE,DX,DY, got {text!r}") from None
-    if not scale > 0:
-        raise ValueError(f"--framing scale must be > 0, got {scale}")
+        raise UsageError(f"--framing needs three numbers SCALE,DX,DY, got {text!r}") from None
+    check_number(scale, "--framing scale", above=0.0, maximum=10.0)
+    check_number(dx, "--framing dx", minimum=-10.0, maximum=10.0)
+    check_number(dy, "--framing dy", minimum=-10.0, maximum=10.0)
     return FaceFraming(scale, dx, dy)
 
 
@@ -333,20 +370,46 @@ def limit_threads(count: int) -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns 0, 1 (an input failed) or 2 (bad arguments or model)."""
+    """Command-line entry point; returns 0, 1 (an input failed), 2 (bad arguments or model) or 130 (Ctrl-C)."""
+    return run_command(PROG, _main, argv)
+
+
+def existing_outputs(outputs: list[Path], json_path: str | None) -> list[Path]:
+    """The files this run would write that already exist (annotated files, their JSON, ``--json``)."""
+    wanted = [f for out in outputs for f in (out, out.with_suffix(".json"))]
+    wanted += [Path(json_path)] if json_path else []
+    return [f for f in wanted if f.exists()]
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Every numeric option in range (UsageError naming it), before anything is loaded."""
+    check_number(args.every, "--every", integer=True, minimum=1, maximum=100_000)
+    check_number(args.scale_factor, "--scale-factor", above=1.0, maximum=4.0)
+    check_number(args.min_neighbors, "--min-neighbors", integer=True, minimum=0, maximum=1000)
+    check_number(args.min_size, "--min-size", integer=True, minimum=1, maximum=100_000)
+    check_number(args.threads, "--threads", integer=True, minimum=1, maximum=1024)
+    check_number(args.max_frames, "--max-frames", integer=True, minimum=1, optional=True)
+    check_number(args.max_pixels, "--max-pixels", integer=True, minimum=1, maximum=2**31 - 1)
+    check_number(args.chips, "--chips", integer=True, minimum=1, maximum=100_000)
+
+
+def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    _check_options(args)
     try:
         cascade = vj.prepare_cascade(vj.load_cascade(args.cascade))
         if args.measure_framing:
             print(json.dumps(measure_framing(args.measure_framing, args.chips, cascade).to_dict()))
             return 0
         if not args.inputs:
-            raise ValueError("give one or more images, videos or cameras (or --measure-framing UTKFACE_DIR)")
-        if args.every < 1 or args.scale_factor <= 1 or args.min_neighbors < 0 or args.min_size < 1:
-            raise ValueError("need --every >= 1, --scale-factor > 1, --min-neighbors >= 0 and --min-size >= 1")
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            raise UsageError("give one or more images, videos or cameras (or --measure-framing UTKFACE_DIR)")
         outputs = output_paths(args.inputs, Path(args.out))
+        existing = existing_outputs(outputs, args.json)
+        if existing and not args.overwrite:
+            raise UsageError(f"{existing[0]} exists{f' (and {len(existing) - 1} more outputs)' if len(existing) > 1 else ''}"
+                             ": pass --overwrite to replace, or another --out")
+        for folder in sorted({out.parent for out in outputs} | ({Path(args.json).parent} if args.json else set())):
+            check_writable_folder(folder)
         framing = parse_framing(args.framing, args.cascade is not None)
         if args.model:
             classifier = load_classifier(args.model)
@@ -354,48 +417,68 @@ def main(argv: list[str] | None = None) -> int:
             from .shipped import load_shipped_classifier
 
             classifier = load_shipped_classifier()
-    except (OSError, ValueError) as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return 2
+    except UsageError:
+        raise
+    except (OSError, ValueError) as error:  # the cascade or the model: as wrong as a wrong option
+        raise UsageError(describe_error(error)) from None
     with limit_threads(args.threads):
         return _run_all(args, cascade, framing, classifier, outputs)
 
 
+def _classify_one(name: str, out: Path, pipeline: Pipeline, args: argparse.Namespace) -> dict[str, Any]:
+    """One input's record; its annotated file is written under a temporary name, then renamed to ``out``."""
+    if input_kind(name) == "image":
+        return classify_image(Path(name), out, pipeline, args.max_pixels, args.downscale)
+    records: list[dict[str, Any]] = []
+    atomic_write(out, lambda tmp: records.append(classify_video(name, tmp, pipeline, args.max_frames)))
+    return records[0]
+
+
 def _run_all(args: argparse.Namespace, cascade: Any, framing: FaceFraming, classifier: FaceClassifier,
              outputs: list[Path]) -> int:
-    """Process every input; returns 0, or 1 when one failed."""
+    """Process every input, going on past the ones that fail; returns 0, or 1 when one failed."""
     detector = {"scale_factor": args.scale_factor, "min_neighbors": args.min_neighbors, "min_size": args.min_size}
     print(f"model: {classifier.weights} ({classifier.settings.get('variant')}, width "
           f"{classifier.settings.get('width') or 1}; age bins {', '.join(classifier.age_names)})")
-    status = 0
+    failed: list[str] = []
     records = []
     announce_first_compile()
     for name, out in zip(args.inputs, outputs):
         pipeline = Pipeline(classifier, cascade, framing, detector, args.every, args.threads)
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
-            if input_kind(name) == "image":
-                record = classify_image(Path(name), out, pipeline)
-            else:
-                record = classify_video(name, out, pipeline, args.max_frames)
-        except (OSError, ValueError, RuntimeError) as error:
-            print(f"{PROG}: {error}", file=sys.stderr)
-            status = 1
+            record = _classify_one(name, out, pipeline, args)
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # one bad input never stops the batch: report it and go on
+            print(f"{PROG}: error: {describe_error(error)}", file=sys.stderr)
+            failed.append(name)
             continue
         header = {"input": name, "output": str(out), "model": args.model or "facestack shipped",
                   "weights": str(classifier.weights), "cascade": args.cascade or "vj shipped", "detector": detector,
                   "framing": framing.to_dict()}
         records.append({**header, **record})
-        out.with_suffix(".json").write_text(json.dumps(records[-1], indent=1))
+        atomic_write_text(json.dumps(records[-1], indent=1), out.with_suffix(".json"))
         mark_compiled()
         print(f"{name}: {pipeline.faces} faces in {pipeline.frames} frame(s) -> {out}; {timing_line(record['timing'])}")
         for k, face in enumerate(record.get("faces", []), 1):
             print(f"  face {k}: box {tuple(face['box'])} {face['gender']} {face['gender_prob']:.2f}, "
                   f"age {face['age_bin']} {face['age_prob']:.2f}")
     if args.json:
-        Path(args.json).write_text(json.dumps(records, indent=1) + "\n")
+        atomic_write_text(json.dumps(records, indent=1) + "\n", args.json)
         print(f"records: {args.json}")
-    return status
+    if len(args.inputs) > 1 or failed:
+        print(summary_line(len(args.inputs), failed), file=sys.stderr if failed else sys.stdout)
+    return 1 if failed else 0
+
+
+def summary_line(total: int, failed: list[str]) -> str:
+    """``3 inputs: 2 classified, 1 failed (b.png)``: the last line of a batch."""
+    line = f"{total} input{'s' if total != 1 else ''}: {total - len(failed)} classified, {len(failed)} failed"
+    if failed:
+        shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        line += f" ({shown})"
+    return line
 
 
 if __name__ == "__main__":

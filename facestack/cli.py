@@ -56,7 +56,7 @@ class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line, ``PROG: error: WHAT (see PROG --help)``, exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        """Print the one-line error and exit with status 2 (argparse prints the usage first)."""
+        """Print the one-line error (without argparse's usage block) and exit with status 2."""
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

@@ -72,19 +72,25 @@ def score(classifier: FaceClassifier, labels: dict[str, np.ndarray], predictions
     return out
 
 
-def evaluate_on_utkface(classifier: FaceClassifier, data_dir: str | None, cache_dir: str | None = None,
-                        split: str = "test", progress: bool = False) -> dict[str, Any]:
-    """Build (or reuse) the cache and split of the classifier's run, and score it on ``split``."""
+def prepare_run_data(classifier: FaceClassifier, data_dir: str | None, cache_dir: str | None = None,
+                     progress: bool = False) -> Any:
+    """The cache and split of the classifier's run (its split seed, bins, stretch): a ``RunData``."""
     from .train.cli import prepare_data
 
-    if split not in ("train", "val", "test"):
-        raise ValueError(f"split must be train, val or test, got {split!r}")
     settings = classifier.settings
     namespace = argparse.Namespace(data=data_dir, format="auto", cache_dir=cache_dir, workers=None,
                                    stretch=bool(settings.get("stretch", False)), bins=settings.get("bins", "paper"),
                                    split_seed=int(settings.get("split_seed", 0)), limit=None,
                                    no_progress=not progress)
-    data = prepare_data(namespace)
+    return prepare_data(namespace)
+
+
+def evaluate_on_utkface(classifier: FaceClassifier, data_dir: str | None, cache_dir: str | None = None,
+                        split: str = "test", progress: bool = False) -> dict[str, Any]:
+    """Build (or reuse) the cache and split of the classifier's run, and score it on ``split``."""
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be train, val or test, got {split!r}")
+    data = prepare_run_data(classifier, data_dir, cache_dir, progress)
     rows = getattr(data, split)
     gender, age = predict(classifier, data.images, rows)
     result = score(classifier, data.labels, {"gender": gender, "age": age}, rows)

@@ -10,7 +10,6 @@ run's ``stretch`` setting was on, then ``float32(pixels) * float32(1/255)``, lai
 """
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from minicnn import Tensor, no_grad
 from facestack.data import PreprocessSettings, age_bins
 from facestack.data.labels import GENDER_NAMES
 from facestack.data.preprocess import RESAMPLE, stretch_to_full_range
+from facestack.data.validate import check_bool, check_choice, check_number, read_json_object
 from facestack.models import MultiTaskNet
 from minicnn.serialization import load_arrays
 from minicnn.train.checkpoint import load_checkpoint
@@ -99,12 +99,7 @@ def load_classifier(run_dir: str | os.PathLike) -> FaceClassifier:
     settings_path = run / "settings.json"
     if not settings_path.is_file():
         raise FileNotFoundError(f"{run} is not a run folder: it has no settings.json")
-    try:
-        settings = json.loads(settings_path.read_text())
-    except ValueError as error:
-        raise ValueError(f"{settings_path} is not valid JSON: {error}") from None
-    if not isinstance(settings, dict):
-        raise ValueError(f"{settings_path} must hold a JSON object, got {type(settings).__name__}")
+    settings = read_json_object(settings_path)
     weights = next((run / name for name in WEIGHT_FILES if (run / name).is_file()), None)
     if weights is None:
         raise FileNotFoundError(f"no weights in {run}: expected one of {', '.join(WEIGHT_FILES)}")
@@ -121,15 +116,26 @@ def load_classifier(run_dir: str | os.PathLike) -> FaceClassifier:
 def classifier_from_state(state: dict[str, Any], settings: dict[str, Any], weights: Path) -> FaceClassifier:
     """A FaceClassifier from a network state and the run settings that describe the network.
 
+    Every setting that shapes the network is checked (type and range) before the network is
+    allocated, so an absurd ``width`` fails at once instead of allocating gigabytes.
     Raises ValueError when the settings are not of a multi-task run or the state does not fit them.
     """
     if settings.get("script", "multitask") != "multitask":
         raise ValueError(f"{weights.parent} holds a {settings['script']!r} run; detect-then-classify needs a "
                          "multitask run")
+    source = str(weights.parent / "settings.json")
     age_names = age_bin_names(settings.get("bins", "paper"))
     width = settings.get("width") or 1
-    if not isinstance(width, int) or not 1 <= width <= 8:
+    if not isinstance(width, int) or isinstance(width, bool) or not 1 <= width <= 8:
         raise ValueError(f"{weights.parent}: width must be an integer in 1..8, got {width!r}")
+    check_choice(settings.get("variant", "paper"), "variant", ("paper", "authors-code"), source)
+    check_number(settings.get("dropout"), "dropout", minimum=0.0, below=1.0, optional=True, source=source)
+    check_bool(settings.get("stretch", False), "stretch", source=source)
+    for name, value in state.items():
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
+            raise ValueError(f"{weights}: {name!r} is not a numeric array")
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ValueError(f"{weights}: {name!r} holds NaN or infinite values")
     model = MultiTaskNet(variant=settings.get("variant", "paper"), age_classes=len(age_names),
                          dropout=settings.get("dropout"), width=width)
     try:

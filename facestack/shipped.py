@@ -24,10 +24,11 @@ import numpy as np
 
 from minicnn.serialization import load_arrays, save_arrays
 
+from .data.validate import atomic_write_text, read_json_object
 from .pipeline import FaceClassifier, classifier_from_state
 
 #: SHA-256 of ``facestack/model/weights.npz`` as shipped; written by ``facestack export-model``.
-SHIPPED_WEIGHTS_SHA256 = "0" * 64
+SHIPPED_WEIGHTS_SHA256 = "22fb19b44b93c52bd4502ccca22283fc1012f1ad2bb933922856687b1753c8f2"
 #: settings.json keys a classifier needs (architecture, bins, preprocessing) and the record of origin.
 KEPT_SETTINGS = ("script", "variant", "width", "dropout", "bins", "stretch", "preset", "weighting", "epochs",
                  "photo_augment", "augment", "seed", "split_seed", "command")
@@ -74,12 +75,7 @@ def load_shipped_classifier(model_dir: str | os.PathLike | None = None,
         if actual != expected_sha256:
             raise ModelIntegrityError(f"{weights}: SHA-256 {actual} is not the shipped model's "
                                       f"{expected_sha256}; reinstall facestack")
-    try:
-        settings = json.loads(settings_path.read_text())
-    except ValueError as error:
-        raise ValueError(f"{settings_path} is not valid JSON: {error}") from None
-    if not isinstance(settings, dict):
-        raise ValueError(f"{settings_path} must hold a JSON object, got {type(settings).__name__}")
+    settings = read_json_object(settings_path)
     state = {name: np.asarray(value, dtype=np.float32) if value.dtype == np.float16 else value
              for name, value in load_arrays(weights).items()}
     return classifier_from_state(state, settings, weights)
@@ -102,15 +98,18 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike, which: 
     if dtype not in ("float16", "float32"):
         raise ValueError(f"dtype must be 'float16' or 'float32', got {dtype!r}")
     run, out = Path(run_dir), Path(out_dir)
-    settings = json.loads((run / "settings.json").read_text())
+    if not (run / "settings.json").is_file():
+        raise FileNotFoundError(f"{run} is not a run folder: it has no settings.json")
+    settings = read_json_object(run / "settings.json")
     if settings.get("script") != "multitask":
         raise ValueError(f"{run} holds a {settings.get('script')!r} run; the shipped model is a multitask network")
     state = load_arrays(run / f"{which}.npz")
+    classifier_from_state(state, settings, run / f"{which}.npz")  # refuse weights that do not fit, before writing
     stored = {name: value.astype(dtype) if np.issubdtype(value.dtype, np.floating) else value
               for name, value in state.items()}
     out.mkdir(parents=True, exist_ok=True)
     weights = save_arrays(stored, out / "weights.npz")
     kept = {key: settings[key] for key in KEPT_SETTINGS if key in settings}
     kept.update({"source_run": run.name, "source_weights": f"{which}.npz", "storage_dtype": dtype})
-    (out / "settings.json").write_text(json.dumps(kept, indent=1) + "\n")
+    atomic_write_text(json.dumps(kept, indent=1) + "\n", out / "settings.json")
     return {"weights": str(weights), "sha256": file_sha256(weights), "bytes": weights.stat().st_size}

@@ -24,6 +24,8 @@ import numpy as np
 from vj.positives import LandmarkFraming, SampleReport, read_landmark_faces
 
 ANNOTATION_FILE = "WebFaces_GroundThruth.txt"
+#: Largest coordinate magnitude accepted, in pixels (a photo is far smaller).
+MAX_COORDINATE = 1e6
 #: Framing of WebFaces landmark crops like OpenCV's frontal-face boxes (module doc).
 WEBFACES_FRAMING = LandmarkFraming(width_per_eye_distance=2.75, centre_along=-0.03, centre_across=0.27)
 
@@ -39,17 +41,33 @@ def read_webfaces_annotations(annotation_file: str | os.PathLike) -> dict[str, n
     (left eye, right eye, nose, mouth; image pixels).
 
     Lines are ``IMAGE leye_x leye_y reye_x reye_y nose_x nose_y mouth_x mouth_y``.
+
+    Raises:
+        OSError: the file cannot be read. ValueError: a line (named ``FILE:LINE``) has another
+        field count, a number that does not parse, or a coordinate that is not finite or is
+        beyond +-1e6 pixels; or the file is not UTF-8 text.
     """
     faces: dict[str, list[np.ndarray]] = {}
-    with open(annotation_file, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 9:
-                raise ValueError(f"{annotation_file}:{number}: expected an image name and 8 numbers, "
-                                 f"got {len(parts)} fields")
-            faces.setdefault(parts[0], []).append(np.array([float(v) for v in parts[1:]]).reshape(4, 2))
+    try:
+        with open(annotation_file, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                parts = line.split()
+                if not parts:
+                    continue
+                where = f"{annotation_file}:{number}"
+                if len(parts) != 9:
+                    raise ValueError(f"{where}: expected an image name and 8 numbers, got {len(parts)} fields")
+                try:
+                    values = np.array([float(v) for v in parts[1:]])
+                except ValueError:
+                    raise ValueError(f"{where}: expected 8 numbers after the image name, got "
+                                     f"{' '.join(parts[1:])!r}") from None
+                if not (np.all(np.isfinite(values)) and np.all(np.abs(values) <= MAX_COORDINATE)):
+                    raise ValueError(f"{where}: coordinates must be finite pixels within +-{MAX_COORDINATE:g}, "
+                                     f"got {' '.join(parts[1:])}")
+                faces.setdefault(parts[0], []).append(values.reshape(4, 2))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{annotation_file}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     return {name: np.stack(marks) for name, marks in faces.items()}
 
 

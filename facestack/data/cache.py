@@ -34,6 +34,8 @@ from minicnn.progress import ProgressArg, make_progress
 from .dataset import FaceDataset
 from .labels import AgeBinsArg, age_bins, count_by_bin_and_gender
 from .preprocess import PreprocessSettings, load_face_image
+from .validate import check_number, read_json_object
+from minicnn.serialization import load_arrays
 
 CACHE_FORMAT_VERSION = 1
 CHUNK_ROWS = 128
@@ -110,22 +112,40 @@ def open_cache(directory: str | os.PathLike, in_memory: bool = False) -> FaceCac
         in_memory: read the images into RAM instead of memory-mapping them.
     Raises:
         FileNotFoundError: the folder is missing or incomplete (no meta.json).
+        CacheError: a file of the folder is damaged or disagrees with meta.json (its count
+            and shape are checked before the images are mapped).
     """
     directory = Path(directory)
     meta_path = directory / "meta.json"
     if not meta_path.is_file():
         raise FileNotFoundError(f"no complete cache at {directory} (meta.json missing)")
-    meta = json.loads(meta_path.read_text())
-    report = json.loads((directory / "report.json").read_text())
-    images = np.load(directory / "images.npy", mmap_mode=None if in_memory else "r")
-    with np.load(directory / "labels.npz", allow_pickle=False) as z:
-        labels = {k: z[k] for k in z.files}
-    if len(images) != len(labels["age"]) or len(images) != meta["count"]:
-        raise ValueError(
-            f"cache at {directory} is inconsistent: {len(images)} images, {len(labels['age'])} labels, "
-            f"meta says {meta['count']}"
-        )
+    try:
+        meta = read_json_object(meta_path)
+        count = check_number(meta.get("count"), "count", integer=True, minimum=0, source=str(meta_path))
+        shape = meta.get("shape")
+        if (not isinstance(shape, list) or len(shape) != 4 or shape[0] != count
+                or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 4096 for n in shape[1:])):
+            raise ValueError(f"{meta_path}: shape must be [count, C, H, W] with C, H, W in 1..4096, got {shape!r}")
+        report = read_json_object(directory / "report.json")
+        images = np.load(directory / "images.npy", mmap_mode=None if in_memory else "r", allow_pickle=False)
+        if images.dtype != np.uint8 or list(images.shape) != shape:
+            raise ValueError(f"{directory / 'images.npy'} holds {images.dtype} {images.shape}, meta.json says "
+                             f"uint8 {tuple(shape)}")
+        labels = load_arrays(directory / "labels.npz")
+        missing = {"age", "gender", "race", "identity", "paths", "source_row"} - set(labels)
+        if missing or any(len(v) != count for v in labels.values()):
+            raise ValueError(f"{directory / 'labels.npz'}: expected {count} rows of age, gender, race, identity, "
+                             f"paths and source_row{'; missing ' + ', '.join(sorted(missing)) if missing else ''}")
+    except (OSError, ValueError) as error:
+        if isinstance(error, FileNotFoundError) and error.filename is None:
+            raise
+        raise CacheError(f"the cache at {directory} is damaged: {error}; delete the folder (or build with "
+                         "--rebuild) to build it again") from None
     return FaceCache(directory, images, meta=meta, report=report, **labels)
+
+
+class CacheError(ValueError):
+    """A cache folder exists but cannot be used as it is (damaged, or its files disagree)."""
 
 
 def _decode_rows(
@@ -220,7 +240,10 @@ def build_cache(
     stem = f"{dataset.source}-{key[:16]}"
     final = cache_dir / stem
     if (final / "meta.json").is_file() and not rebuild:
-        return open_cache(final, in_memory)
+        try:
+            return open_cache(final, in_memory)
+        except CacheError:
+            pass  # damaged (a disk error, an edit): the cache is ours to rebuild, replaced atomically below
     cache_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(cache_dir, stem)
     partial = cache_dir / f".partial-{stem}-{os.getpid()}"

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.error import HTTPError
 
 from minicnn.progress import ProgressArg, make_progress
+from .validate import atomic_write_text
 
 WIKI_CROP_URL = "https://data.vision.ee.ethz.ch/cvl/rrothe/imdb-wiki/static/wiki_crop.tar"
 IMDB_CROP_URL = "https://data.vision.ee.ethz.ch/cvl/rrothe/imdb-wiki/static/imdb_crop.tar"
@@ -119,7 +120,7 @@ def download_file(
     if sha256 is not None and digest != sha256.lower():
         part.unlink()
         raise ChecksumError(f"SHA-256 of {url} is {digest}, expected {sha256.lower()}")
-    record.write_text(f"{digest}  {path.name}\n")
+    atomic_write_text(f"{digest}  {path.name}\n", record)
     os.replace(part, path)
     return path
 

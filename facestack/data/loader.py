@@ -13,6 +13,7 @@ from generators seeded by ``(seed, e)``.
 """
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from minicnn import backend
 from .augment import Augment, augment_uint8, random_brightness
 
 SCALES = ("unit", "standardize", "none")
+#: Seconds an iterator left early waits for its prefetch thread (which checks for the stop every 0.1 s).
+JOIN_SECONDS = 5.0
 
 
 @dataclass
@@ -103,8 +106,10 @@ class BatchLoader:
     ) -> None:
         if images.ndim != 4 or images.dtype != np.uint8:
             raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if isinstance(prefetch, bool) or not isinstance(prefetch, (int, np.integer)) or not 0 <= prefetch <= 64:
+            raise ValueError(f"prefetch must be an integer in 0..64, got {prefetch!r}")
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
         self.images = images
@@ -232,5 +237,11 @@ class BatchLoader:
                 rows, (x, labels) = item
                 yield self._to_batch(rows, x, labels)
         finally:
+            # Leaving early (a break, an error, Ctrl-C): tell the producer to stop, empty the queue so
+            # a producer waiting to put is released at once, and wait for it only a bounded time: it is
+            # a daemon thread that writes nothing, so an interrupted run never hangs here.
             stop.set()
-            thread.join()
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    ready.get_nowait()
+            thread.join(timeout=JOIN_SECONDS)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .labels import AgeBinsArg, age_bins, count_by_bin_and_gender
+from .validate import atomic_write
 
 
 def plot_age_distribution(
@@ -52,5 +53,5 @@ def plot_age_distribution(
     figure.tight_layout()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path)
+        atomic_write(path, lambda tmp: figure.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png"))
     return figure

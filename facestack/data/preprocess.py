@@ -8,6 +8,7 @@ decode at 1/2, 1/4 or 1/8 scale, never below the size the resize needs.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,6 +23,9 @@ RESAMPLE = {
     "box": Image.Resampling.BOX,
 }
 COLORS = {"gray": ("L", 1), "rgb": ("RGB", 3)}
+#: The most pixels an image may decode to (facestack.analysis.MAX_PIXELS); a JPEG is decoded at
+#: down to 1/8 scale (1/64 of the pixels), so a JPEG may declare up to 64 times as many.
+MAX_PIXELS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -95,17 +99,24 @@ def load_face_image(path: str | os.PathLike, settings: PreprocessSettings, box: 
     Returns:
         uint8 array ``(C, H, W)`` = ``settings.shape``.
     Raises:
-        OSError / ValueError (Pillow's) for unreadable, truncated or empty files.
+        OSError / ValueError (Pillow's) for unreadable, truncated or empty files; ValueError for
+        an image over :data:`MAX_PIXELS` (checked from the header, before decoding).
     """
     mode, _ = COLORS[settings.color]
     out_h, out_w = settings.size
     use_box = settings.crop_to_box and box is not None and not np.isnan(np.asarray(box, dtype=float)).any()
-    with Image.open(path) as image:
+    with warnings.catch_warnings():  # Pillow's bomb warning: the budget below is the check that counts
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        opened = Image.open(path)
+    with opened as image:
         full_w, full_h = image.size
+        draftable = settings.draft and image.format == "JPEG"
+        if full_w * full_h > MAX_PIXELS * (64 if draftable else 1):
+            raise ValueError(f"{full_w}x{full_h} = {full_w * full_h:,} pixels, over the budget of {MAX_PIXELS:,}")
         crop = _expanded_box(box, settings.box_margin, full_w, full_h) if use_box else None
         if crop is not None and (crop[2] - crop[0] < 1 or crop[3] - crop[1] < 1):
             crop = None  # the box lies outside the image: use the whole image
-        if settings.draft and image.format == "JPEG":
+        if draftable:
             region_w = crop[2] - crop[0] if crop else full_w
             region_h = crop[3] - crop[1] if crop else full_h
             want = (int(np.ceil(out_w * full_w / region_w)), int(np.ceil(out_h * full_h / region_h)))

@@ -28,11 +28,21 @@ def read_faces(
         path: the folder (or the .mat file).
         format: ``"auto"``, ``"utkface"`` or ``"imdb-wiki"``.
         cleaning: IMDB-WIKI's cleaning rules (ignored for UTKFace).
+    Raises:
+        FileNotFoundError: no such folder or file.
+        ValueError: it holds no face the reader could use (no images, or none whose labels
+            are readable or that survive the cleaning): an empty cache is never built.
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     if format == "auto":
         format = detect_format(path)
-    if format == "imdb-wiki":
-        return read_imdb_wiki(path, cleaning=cleaning)
-    return read_utkface(path)
+    faces = read_imdb_wiki(path, cleaning=cleaning) if format == "imdb-wiki" else read_utkface(path)
+    if len(faces) == 0:
+        report = faces.report
+        if report.rows_seen == 0:
+            what = "no UTKFace images (.jpg, .jpeg, .png)" if format == "utkface" else "no rows in the .mat file"
+            raise ValueError(f"{path}: {what} found")
+        raise ValueError(f"{path}: none of the {report.rows_seen:,} {'files' if format == 'utkface' else 'rows'} "
+                         f"gave a usable face ({'; '.join(f'{n} {rule}' for rule, n in report.dropped.items())})")
+    return faces

@@ -18,7 +18,9 @@ import numpy as np
 
 from .dataset import FaceDataset, ReadReport
 
-CANONICAL_NAME = re.compile(r"^(\d+)_([01])_([0-4])_(\d+)\.jpg\.chip\.jpg$")
+CANONICAL_NAME = re.compile(r"^([0-9]{1,3})_([01])_([0-4])_([0-9]+)\.jpg\.chip\.jpg$", re.ASCII)
+#: The longest age field read (UTKFace's ages are 1..116): a longer run of digits is no age.
+MAX_AGE_DIGITS = 3
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
@@ -70,6 +72,9 @@ def parse_utkface_name(name: str) -> ParsedName:
     ``"24_0_1_20170116220224657 .jpg.chip.jpg"`` -> age 24, gender 0, race 1,
     issues ``["stray whitespace"]``; ``"39_1_20170116174525125.jpg.chip.jpg"``
     -> age 39, gender 1, race -1, issues ``["race field missing"]``.
+
+    Never raises: a name that cannot be read comes back with ``error`` set (any text,
+    however long or strange: the age must be 1 to 3 ASCII digits).
     """
     match = CANONICAL_NAME.match(name)
     if match:
@@ -93,8 +98,10 @@ def parse_utkface_name(name: str) -> ParsedName:
             issues.append("race field missing")
     else:
         return ParsedName(None, None, issues=issues, error=f"expected 3 or 4 '_'-separated fields, found {len(fields)}")
-    if not age_text.isdigit():
-        return ParsedName(None, None, issues=issues, error=f"age field {age_text!r} is not a whole number")
+    if not (age_text.isascii() and age_text.isdigit() and len(age_text) <= MAX_AGE_DIGITS):
+        shown = age_text if len(age_text) <= 20 else age_text[:20] + "..."
+        return ParsedName(None, None, issues=issues, error=f"age field {shown!r} is not a whole number of at most "
+                                                           f"{MAX_AGE_DIGITS} digits")
     if gender_text not in ("0", "1"):
         return ParsedName(None, None, issues=issues, error=f"gender field {gender_text!r} is not 0 or 1")
     race = -1

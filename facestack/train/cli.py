@@ -14,12 +14,20 @@ how to build its model, its tasks and its task weighting. :func:`main` does the 
    print one line per epoch and the final test results.
 
 ``--resume`` continues a run folder with the settings saved in it (options given again on
-the command line, e.g. a larger ``--epochs``, take precedence).
+the command line, e.g. a larger ``--epochs``, take precedence); a folder without a readable
+``checkpoint.npz`` is an error, never a fresh start. A new run refuses a folder that already
+holds a run's files unless ``--overwrite``.
+
+Errors follow :func:`facestack.cli.run_command`: one line naming the option or file, exit
+status 2 for a wrong option, 1 for a failure, ``--debug`` for the traceback. Every option,
+and every value of a resumed ``settings.json``, is range-checked (:func:`validate_settings`)
+before data is read or a network allocated. Ctrl-C (SIGINT, even where the launching shell
+left it ignored) and SIGTERM end the run with ``interrupted after epoch N; continue with
+--resume RUN_DIR`` and status 130; the files on disk are those of the last finished epoch.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -33,6 +41,9 @@ from minicnn import backend, nn
 from ..data import Augment, BatchLoader, PhotoAugment, PreprocessSettings, age_bins, build_cache, read_faces
 from ..data.labels import GENDER_NAMES
 from ..data.split import split_for_cache, stratified_split
+from ..data.validate import UsageError, check_number, check_settings, check_writable_folder, read_json_object
+from ..cli import DEBUG_FLAG, DEBUG_HELP, EXIT_INTERRUPTED, Parser, run_command
+from minicnn.train.checkpoint import load_checkpoint
 from minicnn.train.config import Task, TrainConfig
 from minicnn.train.loop import Trainer
 from minicnn.train.report import balanced_class_weights, write_json
@@ -106,14 +117,16 @@ class Experiment:
 
 def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
     """The shared options (every default None: unset options come from the preset)."""
-    p = argparse.ArgumentParser(prog=f"python experiments/{experiment.script}.py", description=experiment.description,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog=f"python experiments/{experiment.script}.py", description=experiment.description,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument
     a("--data", help=f"UTKFace folder or IMDB-WIKI folder/.mat (default {default_data_dir()})")
     a("--format", choices=("auto", "utkface", "imdb-wiki"), help="data format (default: detected)")
     a("--cache-dir", help="where preprocessed caches live (default $FACESTACK_CACHE or ~/.cache/facestack)")
     a("--out", help="run folder (default runs/<script>-<preset>-<timestamp>)")
     a("--resume", nargs="?", const=True, help="continue the run in --out (or in the folder given here)")
+    a("--overwrite", action="store_true", default=None, help="start a new run in an --out folder that holds one")
+    a(DEBUG_FLAG, action="store_true", default=None, help=DEBUG_HELP)
     a("--variant", choices=("paper", "authors-code"), help="follow the paper's text (default) or its authors' code")
     a("--best", action="store_true", default=None, help="our own preset, beyond the paper (see the docstring)")
     a("--seed", type=int, help="seed of initialisation, order, augmentation and dropout (default 0)")
@@ -150,19 +163,79 @@ def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
     return p
 
 
+#: Range of each numeric setting: (integer, minimum, maximum, above, optional) (see check_number).
+NUMERIC_SETTINGS: dict[str, tuple[bool, float | None, float | None, float | None, bool]] = {
+    "seed": (True, 0, 2**63 - 1, None, False), "split_seed": (True, 0, 2**63 - 1, None, False),
+    "epochs": (True, 1, 1_000_000, None, False), "batch_size": (True, 1, 65_536, None, False),
+    "lr": (False, None, 100.0, 0.0, False), "momentum": (False, 0.0, 0.999999, None, False),
+    "weight_decay": (False, 0.0, 1.0, None, False), "decay_rate": (False, None, 1.0, 0.0, False),
+    "decay_steps": (True, 1, None, None, False), "warmup_epochs": (False, 0.0, 1_000_000, None, False),
+    "min_lr_factor": (False, 0.0, 1.0, None, False), "dropout": (False, 0.0, 0.999, None, True),
+    "limit": (True, 1, None, None, True), "steps_per_epoch": (True, 1, None, None, True),
+    "workers": (True, 1, 1024, None, True), "threads": (True, 1, 1024, None, True),
+    "patience": (True, 1, None, None, True), "weighting_lr": (False, None, 100.0, 0.0, True),
+    "width": (True, 1, 8, None, True),  # multitask: 8 is already 64 times the paper's conv work
+}
+#: Settings that must be true or false (or unset).
+BOOLEAN_SETTINGS = ("augment", "photo_augment", "stretch", "best", "no_progress", "loss_over_classes")
+#: What a Trainer checkpoint's meta entry holds (checked before a resumed run reads its data).
+CHECKPOINT_KEYS = ("format", "epoch", "step", "best", "history", "step_log", "tasks", "config")
+#: Files a run writes into its folder; a new run refuses a folder holding any of them.
+RUN_FILES = ("checkpoint.npz", "best.npz", "model.npz", "log.csv", "steps.csv", "results.json", "settings.json")
+
+
+def validate_settings(settings: argparse.Namespace, parser: argparse.ArgumentParser, given: set[str],
+                      source: str | None) -> argparse.Namespace:
+    """Check every setting's type and range (:data:`NUMERIC_SETTINGS`, the parser's choices) before use.
+
+    Args:
+        given: the settings given on the command line (their errors name the ``--option``).
+        source: the settings.json a resumed run read the others from (None for a new run).
+    Raises:
+        UsageError: a command-line option is out of range. ValueError: a value of ``source`` is.
+    """
+    choices = {a.dest: a.choices for a in parser._actions if a.choices is not None}
+    check_settings(vars(settings), NUMERIC_SETTINGS, BOOLEAN_SETTINGS, choices, ("data", "cache_dir", "out"),
+                   given, source)
+    weights = getattr(settings, "task_weights", None)
+    if weights is not None:
+        origin = None if "task_weights" in given else source
+        if not isinstance(weights, list) or not 1 <= len(weights) <= 16:
+            raise (UsageError if origin is None else ValueError)(
+                f"{origin + ': ' if origin else ''}task_weights must be a list of numbers, got {weights!r}")
+        for weight in weights:
+            check_number(weight, "--task-weights" if origin is None else "task_weights", minimum=0.0, maximum=1e6,
+                         source=origin)
+    return settings
+
+
 def resolve_settings(experiment: Experiment, argv: list[str] | None) -> tuple[argparse.Namespace, bool]:
-    """Parse ``argv`` and fill every unset option; returns (settings, resuming)."""
-    given = {k: v for k, v in vars(build_parser(experiment).parse_args(argv)).items() if v is not None}
+    """Parse ``argv``, fill every unset option and check them all; returns (settings, resuming)."""
+    parser = build_parser(experiment)
+    given = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
+    given.pop("debug", None)
     resume = given.pop("resume", None)
     if resume is not None:
+        if given.pop("overwrite", None):
+            raise UsageError("--resume continues a run and --overwrite replaces one: give only one of them")
         folder = Path(given.get("out") or (resume if resume is not True else ""))
-        if not str(folder) or not (folder / "settings.json").is_file():
-            raise SystemExit(f"--resume needs a run folder holding settings.json (got {str(folder) or 'none'}): "
-                             "pass --resume RUN_DIR or --out RUN_DIR --resume")
-        saved = json.loads((folder / "settings.json").read_text())
+        if not str(folder) or str(folder) == ".":
+            raise UsageError("--resume needs a run folder: pass --resume RUN_DIR or --out RUN_DIR --resume")
+        if not folder.is_dir():
+            raise UsageError(f"--resume {folder}: no such run folder")
+        if not (folder / "settings.json").is_file():
+            raise UsageError(f"--resume {folder}: not a run folder (it holds no settings.json)")
+        saved = read_json_object(folder / "settings.json")
+        if saved.get("script", experiment.script) != experiment.script:
+            raise UsageError(f"--resume {folder}: it holds a {saved['script']!r} run, not a {experiment.script} one")
+        preset = saved.get("preset") if saved.get("preset") in experiment.presets else "paper"
+        # settings added since the run was started take the value they had then: the preset's or the default
+        saved = {**COMMON_DEFAULTS, **experiment.extra_defaults, **experiment.presets[preset], **saved}
+        saved.pop("overwrite", None)
         saved.update(given)
         saved["out"] = str(folder)
-        return argparse.Namespace(**saved), True
+        namespace = argparse.Namespace(**saved)
+        return validate_settings(namespace, parser, set(given), str(folder / "settings.json")), True
     preset = "best" if given.get("best") else given.get("variant", "paper")
     settings = {**COMMON_DEFAULTS, **experiment.extra_defaults, **experiment.presets[preset], **given}
     settings["variant"] = given.get("variant", experiment.presets[preset].get("variant", "paper"))
@@ -173,14 +246,14 @@ def resolve_settings(experiment: Experiment, argv: list[str] | None) -> tuple[ar
     if not settings.get("out"):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         settings["out"] = str(Path("runs") / f"{experiment.script}-{preset}-{stamp}")
-    return argparse.Namespace(**settings), False
+    return validate_settings(argparse.Namespace(**settings), parser, set(given), None), False
 
 
 def prepare_data(settings: argparse.Namespace) -> RunData:
     """Read the faces, cache them (128x128 gray) and take the seeded stratified split (see module doc)."""
     path = Path(settings.data) if settings.data else default_data_dir()
     if not path.exists():
-        raise SystemExit(f"no data at {path}: pass --data, or set FACESTACK_DATA to the folder holding utkface/")
+        raise UsageError(f"no data at {path}: pass --data, or set FACESTACK_DATA to the folder holding utkface/")
     faces = read_faces(path, settings.format)
     image_settings = PreprocessSettings(size=128, color="gray", stretch=bool(settings.stretch))
     bins = age_bins(BINS[settings.bins])
@@ -268,18 +341,65 @@ def _epoch_line(row: dict[str, Any], tasks: list[Task], epochs: int) -> str:
     return " | ".join(parts)
 
 
+def check_run_folder(out: Path, resuming: bool, overwrite: bool) -> None:
+    """Before any data is read: a resumed run needs a readable checkpoint; a new one, a free folder.
+
+    Raises:
+        UsageError: resuming a folder without ``checkpoint.npz`` (a run stopped before its first
+            epoch ended, or one whose checkpoint was deleted: nothing is started afresh over its
+            files), or starting a new run in a folder holding a run's files without ``overwrite``.
+        ValueError: the checkpoint cannot be read (damaged, truncated, not a checkpoint).
+    """
+    checkpoint = out / "checkpoint.npz"
+    if resuming:
+        if not checkpoint.is_file():
+            partial = sorted(p.name for p in out.glob("checkpoint.npz.*.tmp"))
+            why = f" (only {partial[0]}, a write that was cut off)" if partial else ""
+            raise UsageError(f"--resume {out}: no checkpoint.npz{why}, so there is nothing to resume; "
+                             f"to start this run again from epoch 1, pass --out {out} --overwrite without --resume")
+        try:
+            meta = load_checkpoint(checkpoint)[1]
+        except ValueError as error:
+            raise ValueError(f"cannot resume: {error}") from None
+        missing = [key for key in CHECKPOINT_KEYS if key not in meta]
+        if missing:
+            raise ValueError(f"cannot resume: {checkpoint} is not a Trainer checkpoint (meta lacks {', '.join(missing)})")
+        check_writable_folder(out, "the run folder")
+        return
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if existing and not overwrite:
+        raise UsageError(f"--out {out} already holds a run ({', '.join(existing)}): pass --resume to continue it, "
+                         "--overwrite to replace it, or another --out")
+    check_writable_folder(out, "the run folder")
+    if overwrite:
+        checkpoint.unlink(missing_ok=True)  # the Trainer never starts over a checkpoint
+
+
 def main(experiment: Experiment, argv: list[str] | None = None) -> int:
-    """Run ``experiment`` with the command line ``argv``; returns the exit status."""
+    """Run ``experiment`` with the command line ``argv``; returns the exit status (see the module doc).
+
+    0: trained; 1: failed (one line on stderr); 2: a wrong option; 3: the loss became NaN/inf;
+    130: interrupted (Ctrl-C or SIGTERM).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run_command(f"python experiments/{experiment.script}.py", lambda rest: _run(experiment, rest, argv), argv)
+
+
+def _run(experiment: Experiment, argv: list[str], command_line: list[str]) -> int:
+    """The training command itself (``main`` adds the error contract and the signal handlers)."""
     settings, resuming = resolve_settings(experiment, argv)
     if settings.device == "gpu":  # before reading any data: fail at once, naming the fix
         try:
             backend._require_cupy()
         except RuntimeError as error:
-            raise SystemExit(f"--device gpu: {error}") from error
+            raise UsageError(f"--device gpu: {error}") from None
     out = Path(settings.out)
-    if not resuming and (out / "checkpoint.npz").exists():
-        raise SystemExit(f"{out} already holds a run: pass --resume to continue it, or another --out")
-    data = prepare_data(settings)
+    check_run_folder(out, resuming, bool(getattr(settings, "overwrite", False)))
+    try:
+        data = prepare_data(settings)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted before training started; nothing was written to {out}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(f"data: {data.source} cache {data.cache_dir}; train {len(data.train):,}  val {len(data.val):,}  "
           f"test {len(data.test):,}; age bins {', '.join(data.age_class_names)}")
     tasks = build_tasks(experiment, settings, data)
@@ -295,23 +415,25 @@ def main(experiment: Experiment, argv: list[str] | None = None) -> int:
         threads=getattr(settings, "threads", None) or 1, max_steps_per_epoch=settings.steps_per_epoch,
         patience=getattr(settings, "patience", None),
     )
-    out.mkdir(parents=True, exist_ok=True)
-    record = dict(vars(settings))
-    record["command"] = " ".join([sys.argv[0].rsplit("/", 1)[-1]] + list(sys.argv[1:] if argv is None else argv))
+    record = {k: v for k, v in vars(settings).items() if k not in ("overwrite", "debug")}
+    record["command"] = " ".join([sys.argv[0].rsplit("/", 1)[-1]] + command_line)
     write_json(record, out / "settings.json")
     title = f"{experiment.script} ({settings.preset})"
     print(f"{title}: {model.num_parameters():,} parameters, {steps} steps/epoch, run folder {out}")
     trainer = Trainer(model, tasks, config, out, weighting, title=title, progress=not settings.no_progress,
                       on_epoch_end=lambda row: print(_epoch_line(row, tasks, settings.epochs), flush=True))
     try:
-        # a run stopped during its first epoch has settings but no checkpoint yet: start it afresh
-        results = trainer.fit(train, val, test, resume=resuming and trainer.checkpoint_path.exists())
+        results = trainer.fit(train, val, test, resume=resuming)
     except NonFiniteLossError as error:
         print(f"training stopped: {error}", *getattr(error, "__notes__", []), sep="\n", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        print(f"\ninterrupted after epoch {trainer.epoch}; continue with --resume {out}", file=sys.stderr)
-        return 130
+        if trainer.epoch == 0 and not trainer.checkpoint_path.exists():
+            print(f"\ninterrupted in epoch 1, before the first checkpoint: nothing to resume; start again with "
+                  f"--out {out} --overwrite", file=sys.stderr)
+        else:
+            print(f"\ninterrupted after epoch {trainer.epoch}; continue with --resume {out}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     for which in ("final", "best"):
         if which in results:
             line = ", ".join(f"{t.name} acc {results[which][t.name]['accuracy']:.4f} "

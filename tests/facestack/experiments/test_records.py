@@ -120,8 +120,11 @@ def test_resume_reads_the_saved_settings_and_lets_new_options_win(tmp_path):
     (tmp_path / "settings.json").write_text(json.dumps({"epochs": 5, "lr": 0.2, "preset": "best"}))
     settings, resuming = cli.resolve_settings(_experiment(), ["--resume", str(tmp_path), "--epochs", "9"])
     assert resuming and settings.epochs == 9 and settings.lr == 0.2 and settings.out == str(tmp_path)
-    with pytest.raises(SystemExit, match="settings.json"):
+    with pytest.raises(cli.UsageError, match="no such run folder"):
         cli.resolve_settings(_experiment(), ["--resume", str(tmp_path / "missing")])
+    (tmp_path / "settings.json").write_text(json.dumps({"epochs": 0}))
+    with pytest.raises(ValueError, match="settings.json: epochs must be an integer >= 1"):
+        cli.resolve_settings(_experiment(), ["--resume", str(tmp_path)])
 
 
 def test_seeded_initialisation_is_reproducible():

@@ -1,0 +1,88 @@
+"""The test split seen the way photos are: each chip found by the detector, re-framed, then classified.
+
+``facestack.evaluate`` scores the network on the cached chips, framed exactly as in
+training. A photo's faces reach the network another way: vj finds a box, the box is
+turned into a chip-like crop (:mod:`facestack.framing`) and that crop is classified, with
+the detector's jitter in size and position. This module runs that whole path on the test
+split's chips (each padded by 60 px of replicated border, so the detector can find the
+face box that reaches past the chip), keeps for each chip the detection nearest the chip's
+centre, and scores the labels; chips where the detector finds no face are counted apart.
+The gap between the two scores is what the detector's framing costs the classifier.
+
+    facestack evaluate --through-detector
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import vj
+from vj.positives import crop_padded, read_gray
+
+from .evaluate import score
+from .framing import MEASURE_PAD, SHIPPED_CASCADE_FRAMING, FaceFraming
+from .pipeline import FaceClassifier, face_batch
+
+
+def nearest_to_centre(boxes: np.ndarray, width: int, height: int) -> int:
+    """Index of the box whose centre is nearest ``(width / 2, height / 2)``: ``(N, 4)`` -> int."""
+    centres = boxes[:, :2] + boxes[:, 2:] / 2
+    return int(np.argmin(np.hypot(centres[:, 0] - width / 2, centres[:, 1] - height / 2)))
+
+
+def classify_through_detector(classifier: FaceClassifier, paths: list[str], cascade: Any = None,
+                              framing: FaceFraming = SHIPPED_CASCADE_FRAMING,
+                              detector: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gender and age predictions of chips found by the detector.
+
+    Args:
+        paths: chip image files.
+        detector: ``vj.detect_multi_scale`` settings (default scale 1.1, 3 neighbours, boxes of
+            at least half the chip: the settings the framing was measured with).
+    Returns:
+        ``(found (N,) bool, gender (N,), age (N,))``; predictions are -1 where no face was found.
+    """
+    prepared = vj.prepare_cascade(cascade if cascade is not None else vj.load_cascade(None))
+    found = np.zeros(len(paths), bool)
+    gender = np.full(len(paths), -1, np.int64)
+    age = np.full(len(paths), -1, np.int64)
+    for i, path in enumerate(paths):
+        chip = read_gray(path)
+        height, width = chip.shape
+        padded = crop_padded(chip, np.array([-MEASURE_PAD, -MEASURE_PAD, width + 2 * MEASURE_PAD,
+                                             height + 2 * MEASURE_PAD]))
+        settings = detector or {"scale_factor": 1.1, "min_neighbors": 3, "min_size": min(width, height) // 2}
+        boxes, _ = vj.detect_multi_scale(padded, prepared, **settings)
+        if len(boxes) == 0:
+            continue
+        box = boxes[nearest_to_centre(boxes, padded.shape[1], padded.shape[0])]
+        crop = framing.crop_boxes(box[None])
+        g, a = classifier.classify(face_batch(padded, crop, classifier.preprocess))
+        found[i], gender[i], age[i] = True, int(g[0].argmax()), int(a[0].argmax())
+    return found, gender, age
+
+
+def evaluate_through_detector(classifier: FaceClassifier, data_dir: str, split: str = "test",
+                              cache_dir: str | None = None, cascade: Any = None) -> dict[str, Any]:
+    """Score the detector-framed predictions on a split of the classifier's run (its seed, bins, cache).
+
+    The chips' files come from the cache's ``paths`` (relative to the chip folder). The result
+    has the fields of :func:`facestack.evaluate.score` over the chips where a face was found,
+    plus ``found`` (how many) and ``missed`` (chips without a detection).
+    """
+    from .data import open_cache
+    from .evaluate import prepare_run_data
+
+    data = prepare_run_data(classifier, data_dir, cache_dir)
+    rows = getattr(data, split)
+    cache = open_cache(data.cache_dir)
+    root = Path(data_dir)
+    root = root / "UTKFace" if (root / "UTKFace").is_dir() else root  # the cache's paths are relative to the chips
+    paths = [str(root / str(p)) for p in np.asarray(cache.paths)[rows]]
+    found, gender, age = classify_through_detector(classifier, paths, cascade)
+    result = score(classifier, data.labels, {"gender": gender[found], "age": age[found]}, rows[found])
+    result.update({"split": split, "found": int(found.sum()), "missed": int((~found).sum()),
+                   "weights": str(classifier.weights), "data": data.source})
+    return result
