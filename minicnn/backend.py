@@ -2,7 +2,8 @@
 
 Every op asks the arrays it was given which module they belong to
 (:func:`get_array_module`) instead of reading a global flag, so the same code
-runs on both devices. CuPy is optional: importing minicnn without it works,
+runs on both devices; an op with kernels of its own picks its CPU or GPU code by
+:func:`on_gpu`, in one place (:class:`minicnn.tensor.Function`). CuPy is optional: importing minicnn without it works,
 and asking for the GPU without it raises an error that names the fix.
 """
 from __future__ import annotations
@@ -41,6 +42,18 @@ def get_array_module(*arrays: Any):
             if isinstance(a, _cupy.ndarray):
                 return _cupy
     return np
+
+
+def on_gpu(*arrays: Any) -> bool:
+    """Whether an op on ``arrays`` runs its GPU code: True when any of them is a CuPy array.
+
+    The one place minicnn chooses between an op's CPU and GPU code:
+    :class:`minicnn.tensor.Function` calls ``forward_gpu`` / ``backward_gpu`` when it
+    is True, ``forward_cpu`` / ``backward_cpu`` otherwise, and so does the SGD update
+    (:mod:`minicnn.functions.sgd_update`). The GPU code's kernels take float32 and
+    float64 arrays; other dtypes raise a TypeError there.
+    """
+    return get_array_module(*arrays) is not np
 
 
 def device_of(array: Any) -> str:

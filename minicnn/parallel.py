@@ -15,6 +15,9 @@ slices never race; :meth:`DataParallel.run` adds them into the original paramete
 afterwards. Weighting each slice's mean loss by its share of the batch makes the sum
 equal to the gradient of the whole batch's mean loss (up to float rounding).
 
+Evaluation uses the same replicas (:meth:`DataParallel.map`): each thread runs the
+forward pass on its slice, and nothing is summed.
+
 Dropout: each replica draws from its own generator, seeded from the original
 module's generator at every call, so a run stays reproducible for a given number of
 threads (a different thread count gives different masks).
@@ -138,8 +141,8 @@ class DataParallel:
                 memo[id(p.data)] = p.data
         return copy.deepcopy(self.modules, memo)
 
-    def _sync(self) -> None:
-        """Point every replica at the current weight arrays, mode and dropout generators of the originals."""
+    def _sync(self, reseed_dropout: bool = True) -> None:
+        """Point every replica at the current weight arrays and mode of the originals (and reseed its dropout)."""
         for k, replica in enumerate(self.replicas[1:], start=1):
             for original, copy_ in zip(self.modules, replica):
                 for p, q in zip(original.parameters(), copy_.parameters()):
@@ -147,8 +150,30 @@ class DataParallel:
                 for m, r in zip(original.modules(), copy_.modules()):
                     r.training = m.training
                     rng = getattr(m, "rng", None)
-                    if isinstance(rng, np.random.Generator):
+                    if reseed_dropout and isinstance(rng, np.random.Generator):
                         r.rng = np.random.default_rng(rng.integers(2**63))
+
+    def _in_threads(self, call: Callable[[list[Module], slice, float], T], slices: list[slice], n: int) -> list[T]:
+        """``call(replicas[k], slices[k], share)`` for every slice, the first in this thread, in slice order.
+
+        Each pool thread takes the caller's grad mode (it is per thread), one BLAS
+        thread and the serial Numba kernels: the slices already share the cores.
+        """
+        from .functions import _kernels_cpu
+
+        grad_mode = is_grad_enabled()
+
+        def in_caller_mode(replicas: list[Module], part: slice, share: float) -> T:
+            with set_grad_enabled(grad_mode):
+                return call(replicas, part, share)
+
+        if self._pool is None:
+            raise RuntimeError("this DataParallel was closed")
+        with blas_threads(1), _kernels_cpu.serial_only():
+            futures = [self._pool.submit(in_caller_mode, self.replicas[k], s, (s.stop - s.start) / n)
+                       for k, s in enumerate(slices[1:], start=1)]
+            first = call(self.replicas[0], slices[0], (slices[0].stop - slices[0].start) / n)
+            return [first] + [f.result() for f in futures]
 
     def run(self, work: Callable[[list[Module], slice, float], T], n: int) -> list[T]:
         """Call ``work`` on each slice of ``range(n)`` in its own thread; gradients end summed on the originals.
@@ -160,19 +185,7 @@ class DataParallel:
         self._sync()
         if self._pool is None or len(slices) == 1:  # one slice: the whole batch, in this thread
             return [work(self.replicas[0], slices[0], 1.0)]
-        from .functions import _kernels_cpu
-
-        grad_mode = is_grad_enabled()  # per thread: the pool's threads take the caller's
-
-        def in_caller_mode(replicas: list[Module], part: slice, share: float) -> T:
-            with set_grad_enabled(grad_mode):
-                return work(replicas, part, share)
-
-        with blas_threads(1), _kernels_cpu.serial_only():
-            futures = [self._pool.submit(in_caller_mode, self.replicas[k], s, (s.stop - s.start) / n)
-                       for k, s in enumerate(slices[1:], start=1)]
-            first = work(self.replicas[0], slices[0], (slices[0].stop - slices[0].start) / n)
-            results = [first] + [f.result() for f in futures]
+        results = self._in_threads(work, slices, n)
         originals = [p for module in self.modules for p in module.parameters()]
         private = _unshared_gradients(originals)
         for replica in self.replicas[1:len(slices)]:
@@ -188,6 +201,30 @@ class DataParallel:
                     p.grad = p.grad + q.grad
                 q.grad = None
         return results
+
+    def map(self, work: Callable[[list[Module], slice], T], n: int) -> list[T]:
+        """Call ``work(replicas, part)`` on each slice of ``range(n)`` in its own thread, for forward-only work.
+
+        For evaluation: the replicas take the originals' weights, buffers (batch norm's
+        running statistics) and mode, but no gradient is gathered and no dropout
+        generator is drawn from (so evaluating leaves the training's random streams as
+        they were). Returns the results in slice order.
+        """
+        slices = batch_slices(n, self.threads)
+        self._sync(reseed_dropout=False)
+        if self._pool is None or len(slices) == 1:
+            return [work(self.replicas[0], slices[0])]
+        own = []  # each replica's buffers (running statistics), put back afterwards
+        for replica in self.replicas[1:]:
+            for original, copy_ in zip(self.modules, replica):
+                for b, c in zip(original.buffers(), copy_.buffers()):
+                    own.append((c, c.data))
+                    c.data = b.data  # read the originals' current statistics, not the copies made at replication
+        try:
+            return self._in_threads(lambda replicas, part, _share: work(replicas, part), slices, n)
+        finally:
+            for c, data in own:
+                c.data = data
 
     def close(self) -> None:
         """Stop the worker threads."""

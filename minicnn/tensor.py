@@ -9,9 +9,10 @@ is what makes a tensor used twice (``y = x * x``) receive the sum of both
 contributions.
 
 A Function sees only raw arrays (NumPy or CuPy), never Tensors: ``forward`` maps
-input arrays to one output array and may save what ``backward`` needs on
-``self``; ``backward`` maps the output's gradient to one gradient per input
-(``None`` for inputs that need none).
+input arrays to one output array and saves what ``backward`` needs on a
+:class:`Context`; ``backward`` maps the output's gradient to one gradient per
+input (``None`` for inputs that need none). :class:`Function` states the
+convention that pairs an op's CPU and GPU code.
 
 The graph keeps what backward needs and nothing more. A Function remembers its
 inputs as *graph nodes*: a leaf tensor (a parameter, an input) itself, but a
@@ -204,7 +205,7 @@ class Tensor:
                     f"backward were freed after the first backward; run the forward pass again "
                     f"or pass retain_graph=True to the first backward"
                 )
-            input_grads = fn.backward(g)
+            input_grads = fn.backward(fn.ctx, g)
             if not retain_graph:
                 fn.release()  # its saved arrays are no longer needed: free them now, not after the whole pass
             if not isinstance(input_grads, tuple):
@@ -368,41 +369,89 @@ def _topological_order(root: Tensor) -> list["Tensor | GraphNode"]:
     return order
 
 
-class Function:
-    """One differentiable operation: ``forward`` and ``backward`` side by side.
+class Context:
+    """What one call of a Function keeps for its backward (PyTorch's and MiniTorch's ``ctx``).
 
-    Subclasses implement ``forward(self, *arrays) -> array`` and
-    ``backward(self, grad_output) -> grad or tuple of grads`` (one per Tensor
-    input, ``None`` where no gradient is needed). Non-tensor settings (stride,
-    axis, ...) are passed to the constructor. Use :meth:`apply` to run it::
+    :meth:`Function.apply_to` makes one per call and hands it to ``forward`` and,
+    later, to ``backward``, so neither reads state set behind its back:
 
-        y = ReLU.apply(x)            # x: Tensor
-        y = Conv2d(stride=2).apply_to(x, w, b)
+    * ``needs_input_grad[i]``: whether input ``i`` will receive a gradient (graph
+      recording is on and the input requires one). Forward uses it to skip saving
+      what no backward will read (inference), backward to skip unwanted gradients.
+    * :meth:`save_for_backward` keeps the arrays backward needs; they come back as
+      ``saved_tensors``, in the order given. Small facts that are not arrays (an
+      input's shape, a window's geometry) may be set as attributes: ``ctx.win = win``.
+
+    The Function's constructor settings (stride, axis, ...) stay on the Function;
+    :meth:`Function.release` drops the Context, and with it every saved array.
     """
 
-    inputs: tuple["Tensor | GraphNode", ...] = ()
+    def __init__(self, needs_input_grad: Sequence[bool]) -> None:
+        self.needs_input_grad: tuple[bool, ...] = tuple(bool(n) for n in needs_input_grad)
+        self.saved_tensors: tuple[Any, ...] = ()
 
-    def forward(self, *xs: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep ``arrays`` (NumPy or CuPy, or None) for backward; read them back from ``saved_tensors``."""
+        self.saved_tensors = arrays
 
-    def backward(self, grad_output: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
 
-    released = False  # True once backward ran and the saved arrays were dropped
+class Function:
+    """One differentiable operation: its settings, ``forward`` and ``backward``.
+
+    Non-tensor settings (stride, axis, ...) go to the constructor and stay on
+    ``self``; what one call computes for backward goes on the :class:`Context`
+    passed to both methods. Use :meth:`apply` or :meth:`apply_to` to run it::
+
+        y = ReLU.apply(x)                       # x: Tensor
+        y = Conv2d(stride=2).apply_to(x, w, b)
+
+    **The pairing convention.** A Function defines either
+
+    * ``forward(ctx, *arrays) -> array`` and ``backward(ctx, grad_output) -> grads``
+      when its maths is the same array code on NumPy and CuPy (*xp-generic*: it
+      asks :func:`~minicnn.backend.get_array_module` for ``xp``); or
+    * ``forward_cpu`` / ``forward_gpu`` and ``backward_cpu`` / ``backward_gpu``, with
+      those same signatures, when it has its own kernels (Numba on the CPU, CUDA on
+      the GPU). The two sides take the same arguments, save the same state on
+      ``ctx`` and handle the same special cases, so a reader compares them in one
+      place. The base :meth:`forward` and :meth:`backward` below choose the side
+      by :func:`~minicnn.backend.on_gpu` of the arrays: the one place minicnn decides.
+
+    ``backward`` returns one gradient per input (a tuple when there are several),
+    ``None`` where ``ctx.needs_input_grad`` is False.
+    """
+
+    inputs: tuple["Tensor | GraphNode", ...] = ()  # the graph edges, set by apply_to after forward
+    ctx: Context | None = None  # what forward saved, until backward has used it
+    released = False  # True once backward ran and the Context was dropped
+
+    def forward(self, ctx: Context, *xs: Any) -> Any:
+        """Output array of the input arrays ``xs``: ``forward_gpu`` for CuPy arrays, else ``forward_cpu``."""
+        return self.forward_gpu(ctx, *xs) if backend.on_gpu(*xs) else self.forward_cpu(ctx, *xs)
+
+    def backward(self, ctx: Context, grad_output: Any) -> Any:
+        """Input gradients from the output's: ``backward_gpu`` for a CuPy gradient, else ``backward_cpu``."""
+        return self.backward_gpu(ctx, grad_output) if backend.on_gpu(grad_output) else self.backward_cpu(ctx, grad_output)
+
+    def forward_cpu(self, ctx: Context, *xs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} defines neither forward nor forward_cpu")
+
+    def forward_gpu(self, ctx: Context, *xs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} defines neither forward nor forward_gpu")
+
+    def backward_cpu(self, ctx: Context, grad_output: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} defines neither backward nor backward_cpu")
+
+    def backward_gpu(self, ctx: Context, grad_output: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} defines neither backward nor backward_gpu")
 
     def release(self) -> None:
-        """Drop everything forward saved for backward (the graph edges in ``inputs`` stay).
+        """Drop the Context, and with it every array forward saved (the settings and ``inputs`` stay).
 
         ``Tensor.backward`` calls it right after this Function's ``backward``, so the
         arrays of layers already differentiated are freed while the pass goes on.
         """
-        inputs = self.inputs
-        self.__dict__.clear()
-        self.inputs, self.released = inputs, True
-
-    def needs_grad(self, index: int) -> bool:
-        """Whether input ``index`` needs a gradient (lets backward skip work)."""
-        return self.inputs[index].requires_grad
+        self.ctx, self.released = None, True
 
     @classmethod
     def apply(cls, *inputs: Any, **settings: Any) -> Tensor:
@@ -410,17 +459,24 @@ class Function:
         return cls(**settings).apply_to(*inputs)
 
     def apply_to(self, *inputs: Any) -> Tensor:
-        """Run this function instance on ``inputs`` (Tensors, arrays or scalars)."""
+        """Run this function on ``inputs`` (Tensors, arrays or scalars) and record it in the graph if needed.
+
+        Raises:
+            RuntimeError: this instance is already a node of a graph (make one Function per call).
+        """
+        if self.ctx is not None or self.released:
+            raise RuntimeError(f"this {type(self).__name__} was already applied and recorded in a graph: "
+                               f"make a new one for each call")
         tensors = tuple(x if isinstance(x, Tensor) else Tensor(_as_constant(x, inputs)) for x in inputs)
-        self.inputs = tensors
-        out = Tensor(self.forward(*(t.data for t in tensors)))
-        if _grad_mode.enabled and any(t.requires_grad for t in tensors):
+        recording = _grad_mode.enabled
+        ctx = Context([recording and t.requires_grad for t in tensors])
+        out = Tensor(self.forward(ctx, *(t.data for t in tensors)))
+        if any(ctx.needs_input_grad):
             out.requires_grad = True
             out._ctx = self
             out._node = GraphNode(self, out.data.shape, out.data.dtype)
             self.inputs = tuple(graph_node(t) for t in tensors)  # no strong reference to computed data
-        else:
-            self.inputs = ()  # free references: nothing will call backward
+            self.ctx = ctx
         return out
 
 

@@ -7,6 +7,9 @@ The functional API, PyTorch-style (``import minicnn.functions as F``)::
     F.log_softmax  F.cross_entropy  F.softmax  F.accuracy  F.batch_norm
 
 PyTorch's signatures, with a differentiable softmax, are in :mod:`minicnn.functional`.
+How an op pairs its CPU and GPU code (``forward_cpu`` / ``forward_gpu`` ...) is
+stated on :class:`minicnn.tensor.Function`; the SGD update follows the same
+convention in :mod:`minicnn.functions.sgd_update`.
 """
 from .activation import dropout, relu, sigmoid, tanh
 from .batchnorm import batch_norm

@@ -8,10 +8,12 @@ position ``(oh, ow)`` and kernel offset ``(i, j)`` read input pixel::
 
 and any ``(h, w)`` outside ``[0, H) x [0, W)`` is padding (zero for convolution,
 -inf for max-pooling). The padding *after* the last row/column only matters for
-how many outputs there are. The kernels work on a padded copy of the input
-(:func:`pad_for_windows`), where the same pixel sits at ``(oh*stride_h + i,
-ow*stride_w + j)``; every kernel here, in :mod:`._kernels_cpu` and in a GPU
-twin, uses that index formula.
+how many outputs there are. The CUDA kernels (:mod:`._kernels_gpu_src`) and the
+max-pool Numba kernel read the unpadded input with that formula and a bounds
+test. The Numba im2col and col2im (:mod:`._kernels_cpu`) and the readable slicing
+versions here (:func:`im2col_xp`, :func:`col2im_xp`, the references the tests
+compare the kernels with) work on a padded copy (:func:`pad_for_windows`) instead,
+where the same pixel sits at ``(oh*stride_h + i, ow*stride_w + j)``.
 
 im2col lays the windows out as columns: ``cols[n, (c*kh + i)*kw + j, oh*OW + ow]``
 is input pixel ``(h, w)`` of channel ``c`` of image ``n``. With ``w`` of shape
@@ -26,6 +28,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from .. import backend
 from ..backend import get_array_module
 
 IntPair = Union[int, tuple[int, int]]
@@ -220,43 +223,52 @@ def col2im_xp(cols: Any, win: Window, channels: int) -> Any:
     return crop_padding(padded, win)
 
 
-def im2col(x: Any, win: Window, out: Any = None, parallel: bool = True) -> Any:
-    """im2col ``x: (N, C, H, W) -> (N, C*kh*kw, OH*OW)``: a Numba kernel for NumPy, slicing otherwise.
+def im2col_cpu(x: np.ndarray, win: Window, out: np.ndarray | None = None, parallel: bool = True) -> np.ndarray:
+    """im2col of a NumPy ``x: (N, C, H, W) -> (N, C*kh*kw, OH*OW)`` by the Numba kernel (on a zero-padded copy).
 
     ``out`` is an optional C-contiguous array of the result's shape to fill.
     ``parallel=False`` keeps the kernel on one thread (for small chunks of work
     between multi-threaded matrix products, where waking a second thread pool
     costs more than it saves, and far more when other processes load the CPUs).
     """
-    if get_array_module(x) is not np:
-        from . import _kernels_gpu
-
-        return _kernels_gpu.im2col(x, win, out) if _kernels_gpu.handles(x) else im2col_xp(x, win, out)
     from . import _kernels_cpu
 
     n, c = x.shape[:2]
     if out is None:
         out = np.empty((n, c * win.ksize, win.out_size), dtype=x.dtype)
-    padded = np.ascontiguousarray(pad_for_windows(x, win, 0.0))
+    padded = np.ascontiguousarray(pad_for_windows(x, win, 0.0))  # see _kernels_cpu._im2col for why padded
     kernel = _kernels_cpu.pick(_kernels_cpu.im2col, out.size if parallel else 0)
     kernel(padded, win.kh, win.kw, win.sh, win.sw, win.out_h, win.out_w, out)
     return out
 
 
-def col2im(cols: Any, win: Window, channels: int, parallel: bool = True) -> Any:
-    """col2im ``(N, C*kh*kw, OH*OW) -> (N, C, H, W)``: a Numba kernel for NumPy, slicing otherwise.
-
-    ``parallel`` as for :func:`im2col`.
-    """
-    if get_array_module(cols) is not np:
-        from . import _kernels_gpu
-
-        if _kernels_gpu.handles(cols):
-            return _kernels_gpu.col2im(cols, win, channels)
-        return col2im_xp(cols, win, channels)
+def col2im_cpu(cols: np.ndarray, win: Window, channels: int, parallel: bool = True) -> np.ndarray:
+    """col2im of a NumPy ``cols: (N, C*kh*kw, OH*OW) -> (N, C, H, W)`` by the Numba kernel (``parallel`` as im2col)."""
     from . import _kernels_cpu
 
     padded = np.zeros((cols.shape[0], channels) + padded_size(win), dtype=cols.dtype)
     kernel = _kernels_cpu.pick(_kernels_cpu.col2im, cols.size if parallel else 0)
     kernel(np.ascontiguousarray(cols), win.kh, win.kw, win.sh, win.sw, win.out_h, win.out_w, padded)
     return crop_padding(padded, win)
+
+
+def im2col(x: Any, win: Window, out: Any = None) -> Any:
+    """im2col ``x: (N, C, H, W) -> (N, C*kh*kw, OH*OW)`` on either device: :func:`im2col_cpu` or the CUDA kernel.
+
+    The side is chosen by :func:`minicnn.backend.on_gpu`, as every op's.
+    ``out`` is an optional C-contiguous array of the result's shape to fill.
+    """
+    if backend.on_gpu(x):
+        from . import _kernels_gpu
+
+        return _kernels_gpu.im2col(x, win, out)
+    return im2col_cpu(x, win, out)
+
+
+def col2im(cols: Any, win: Window, channels: int) -> Any:
+    """col2im ``(N, C*kh*kw, OH*OW) -> (N, C, H, W)`` on either device: :func:`col2im_cpu` or the CUDA kernel."""
+    if backend.on_gpu(cols):
+        from . import _kernels_gpu
+
+        return _kernels_gpu.col2im(cols, win, channels)
+    return col2im_cpu(cols, win, channels)

@@ -1,12 +1,14 @@
-"""Numba kernels for the CPU hot loops of conv and max-pool (NumPy arrays only).
+"""Numba kernels: the CPU side of the ops with kernels of their own (NumPy arrays only).
 
-Each kernel runs one image-channel plane per parallel task, so tasks never write
-the same memory and need no atomics. They read a *padded* copy of
-the input (zeros for conv, -inf for max-pool; see :func:`._im2col.pad_for_windows`),
-so the index formula of :mod:`._im2col` loses its offsets and bounds checks:
-output ``(oh, ow)`` with kernel offset ``(i, j)`` reads padded pixel
-``(oh*sh + i, ow*sw + j)``. Simple loops like these are what the compiler
-vectorises; a GPU twin computes the same arithmetic per thread.
+Each is the twin of a CUDA kernel in :mod:`._kernels_gpu_src`, with the same
+arguments and outputs: output ``(oh, ow)`` with kernel offset ``(i, j)`` reads
+input pixel ``(oh*sh - pad_top + i, ow*sw - pad_left + j)``, and a pixel outside
+the image is padding. Max-pooling reads the unpadded input and clips each window
+to the image, exactly as its CUDA twin; im2col and col2im work on a zero-padded
+copy instead (their docstrings say why). Where the CUDA kernel runs one thread per
+output element, the kernel here runs one image-channel plane (or image) per
+parallel task and loops over the rest, so tasks never write the same memory and
+need no atomics.
 
 Each kernel is compiled twice, on first use for each dtype and cached on disk:
 ``parallel`` (``prange`` spreads the planes over the threads) for real work and
@@ -67,7 +69,16 @@ def serial_only() -> Iterator[None]:
 
 
 def _im2col(padded, kh, kw, sh, sw, out_h, out_w, cols):
-    """Fill ``cols: (N, C*kh*kw, OH*OW)`` from the padded input ``padded: (N, C, Hp, Wp)``."""
+    """Fill ``cols: (N, C*kh*kw, OH*OW)`` from the zero-padded input ``padded: (N, C, Hp, Wp)``.
+
+    Unlike the CUDA kernel, which tests each pixel against the image bounds, this one
+    reads a padded copy (:func:`._im2col.pad_for_windows`), where output ``(oh, ow)``
+    with offset ``(i, j)`` reads pixel ``(oh*sh + i, ow*sw + j)``: every row is then one
+    branch-free loop with non-negative indices, which the compiler vectorises. (With
+    the bounds test, or any index that may be negative, Numba keeps a negative-index
+    check in the loop and the copy runs several times slower; the padded copy costs
+    one pass over the input.)
+    """
     n_img, n_ch = padded.shape[:2]
     cols6 = cols.reshape((n_img, n_ch, kh, kw, out_h, out_w))
     for task in prange(n_img * n_ch):
@@ -106,40 +117,42 @@ def _col2im(cols, kh, kw, sh, sw, out_h, out_w, padded):
                             dst[ow * sw + j] += src[ow]
 
 
-def _max_pool_forward(padded, kh, kw, sh, sw, pad_top, pad_left, in_w, out_h, out_w, nan_aware, y, argmax):
-    """Max over each window of the -inf-padded input ``padded: (N, C, Hp, Wp)`` into ``y: (N, C, OH, OW)``.
+def _max_pool_forward(x, kh, kw, sh, sw, pad_top, pad_left, nan_aware, y, argmax):
+    """Max over each window of ``x: (N, C, H, W)`` into ``y: (N, C, OH, OW)``; padding never wins.
 
-    ``argmax`` (same shape as ``y``, int32) receives the flat index ``h*W + w`` of
-    the maximum in the *unpadded* plane (as PyTorch's indices): the first maximum
-    in row-major window order. The search starts at the window's first pixel
-    inside the image, so padding never wins and an all -inf window sends its
-    gradient there, as PyTorch does. With ``nan_aware`` a NaN wins (the last NaN
-    of the window), as in PyTorch; that test slows the loop, so the caller sets
-    it only when the input holds a NaN.
+    ``argmax`` (``y``'s shape, int32) receives the flat index ``h*W + w`` of the winner
+    in its image-channel plane (PyTorch's ``return_indices``): the first maximum in
+    row-major window order. The search covers the window's rows ``h_first .. h_last``
+    and columns ``w_first .. w_last`` inside the image (the CUDA kernel's loop) and
+    starts at its first pixel inside, so an all -inf window sends its gradient there,
+    as PyTorch does. With ``nan_aware`` a NaN wins (the last NaN of the window), as
+    in PyTorch; that test slows the loop, so the caller sets it only when ``x`` holds a NaN.
     """
-    n_img, n_ch = padded.shape[:2]
+    n_img, n_ch, height, width = x.shape
+    out_h, out_w = y.shape[2:]
     for task in prange(n_img * n_ch):
         n = task // n_ch
         c = task % n_ch
-        plane = padded[n, c]
+        plane = x[n, c]
         for oh in range(out_h):
-            h0 = oh * sh
+            h0 = oh * sh - pad_top  # the window's top row (negative: in the padding)
+            h_first, h_last = max(h0, 0), min(h0 + kh, height)  # its rows inside the image
             for ow in range(out_w):
-                w0 = ow * sw
-                best_k = (max(h0, pad_top) - h0) * kw + max(w0, pad_left) - w0  # offset i*kw + j
-                best = plane[h0 + best_k // kw, w0 + best_k % kw]
-                for i in range(kh):
-                    row = plane[h0 + i]
-                    for j in range(kw):
-                        value = row[w0 + j]
+                w0 = ow * sw - pad_left
+                w_first, w_last = max(w0, 0), min(w0 + kw, width)
+                best_at = h_first * width + w_first
+                best = plane[h_first, w_first]
+                for h in range(h_first, h_last):
+                    for w in range(w_first, w_last):
+                        value = plane[h, w]
                         if value > best:
                             best = value
-                            best_k = i * kw + j
+                            best_at = h * width + w
                         elif nan_aware and value != value:  # value != value: NaN
                             best = value
-                            best_k = i * kw + j
+                            best_at = h * width + w
                 y[n, c, oh, ow] = best
-                argmax[n, c, oh, ow] = (h0 + best_k // kw - pad_top) * in_w + w0 + best_k % kw - pad_left
+                argmax[n, c, oh, ow] = best_at
 
 
 def _max_pool_backward(gy, argmax, gx):
@@ -205,15 +218,31 @@ def _subsample_backward(gy, weight, kh, kw, gx):
                         row[ow * kw + j] = g
 
 
+def _negative_power(s, beta):
+    """``s ** -beta`` for ``s > 0``, with square roots for the common betas (much faster than pow).
+
+    The CUDA kernels' ``negative_power`` makes the same special cases.
+    """
+    if beta == 0.75:
+        return 1.0 / np.sqrt(s * np.sqrt(s))
+    if beta == 0.5:
+        return 1.0 / np.sqrt(s)
+    return s ** -beta
+
+
+_negative_power = njit(cache=True, nogil=True, inline="always")(_negative_power)
+
+
 def _lrn_forward(x, before, after, a, k, beta, y, scale, scale_pow):
     """LRN forward of ``x: (N, C, H, W)``: a running sum of squares over the channel window.
 
-    For each image the window sum of every pixel is kept in one plane-sized array:
-    moving from channel c-1 to c adds channel ``c + after`` and removes channel
+    ``scale = k + a * sum(x[c - before .. c + after]^2)``, ``scale_pow = scale ** -beta``
+    (both kept for backward) and ``y = x * scale_pow``, all ``(N, C, H, W)``. One task
+    per image keeps the window sum of every pixel in one plane-sized array: moving
+    from channel c-1 to c adds channel ``c + after`` and removes channel
     ``c - before - 1``, so each channel costs two plane additions whatever the window
-    size. ``scale = k + a * window sum`` (clipped at 0 first: removing a square can
-    leave a rounding error below zero) and ``scale_pow = scale ** -beta`` are written
-    for backward, ``y = x * scale_pow``.
+    size (the CUDA thread sums its own window instead). Removing a square can leave a
+    rounding error below zero, so the sum is clipped at 0.
     """
     n_img, n_ch, height, width = x.shape
     plane = height * width
@@ -234,15 +263,44 @@ def _lrn_forward(x, before, after, a, k, beta, y, scale, scale_pow):
                         window[p] -= xs[c - before - 1, p] * xs[c - before - 1, p]
             for p in range(plane):
                 s = k + a * max(window[p], 0.0)
+                q = _negative_power(s, beta)
                 ss[c, p] = s
-                if beta == 0.75:
-                    q = 1.0 / np.sqrt(s * np.sqrt(s))
-                elif beta == 0.5:
-                    q = 1.0 / np.sqrt(s)
-                else:
-                    q = s ** -beta
                 ps[c, p] = q
                 ys[c, p] = xs[c, p] * q
+
+
+def _lrn_backward(x, scale, scale_pow, y_grad, before, after, coef, x_grad):
+    """LRN's input gradient, all arrays ``(N, C, H, W)``, ``coef = -2 * a * beta``::
+
+        x_grad = y_grad * scale_pow + coef * x * sum(y_grad * x * scale_pow / scale over c - after .. c + before)
+
+    (the mirrored window: the channels whose window holds c). One task per image; the
+    window sum runs over channels as in :func:`_lrn_forward`, on a per-image buffer of
+    the summed terms.
+    """
+    n_img, n_ch, height, width = x.shape
+    plane = height * width
+    for n in prange(n_img):
+        xs, ss = x[n].reshape((n_ch, plane)), scale[n].reshape((n_ch, plane))
+        ps, gys, gxs = scale_pow[n].reshape((n_ch, plane)), y_grad[n].reshape((n_ch, plane)), x_grad[n].reshape((n_ch, plane))
+        terms = np.empty((n_ch, plane), dtype=x.dtype)
+        for c in range(n_ch):
+            for p in range(plane):
+                terms[c, p] = gys[c, p] * xs[c, p] * ps[c, p] / ss[c, p]
+        window = np.zeros(plane, dtype=x.dtype)
+        for j in range(min(before, n_ch - 1) + 1):  # the mirrored window of channel 0: channels 0 .. before
+            for p in range(plane):
+                window[p] += terms[j, p]
+        for c in range(n_ch):
+            if c > 0:
+                if c + before < n_ch:
+                    for p in range(plane):
+                        window[p] += terms[c + before, p]
+                if c - after - 1 >= 0:
+                    for p in range(plane):
+                        window[p] -= terms[c - after - 1, p]
+            for p in range(plane):
+                gxs[c, p] = gys[c, p] * ps[c, p] + coef * xs[c, p] * window[p]
 
 
 im2col = _compile_both(_im2col)
@@ -252,3 +310,4 @@ max_pool_backward = _compile_both(_max_pool_backward)
 subsample_forward = _compile_both(_subsample_forward)
 subsample_backward = _compile_both(_subsample_backward)
 lrn_forward = _compile_both(_lrn_forward)
+lrn_backward = _compile_both(_lrn_backward)

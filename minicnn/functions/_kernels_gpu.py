@@ -1,8 +1,10 @@
 """Launchers of minicnn's own CUDA kernels for CuPy arrays (the sources are in :mod:`._kernels_gpu_src`).
 
-The ops call these when :func:`handles` says their arrays are CuPy float32 or
-float64 arrays; otherwise they run their generic array code (NumPy or CuPy),
-which stays as the reference twin. Matrix products stay ``xp.matmul`` (cuBLAS).
+The ops call these from their ``forward_gpu`` / ``backward_gpu`` methods (see
+:class:`minicnn.tensor.Function`), which run for CuPy arrays; the kernels are built
+for float32 and float64, and another dtype raises a TypeError naming them. Matrix
+products stay ``xp.matmul`` (cuBLAS). The CPU twins are the Numba kernels of
+:mod:`._kernels_cpu`.
 
 Raw kernels are compiled on first use for each (kernel, dtype) with
 ``cupy.RawModule`` and cached (CuPy also caches the binary on disk). Each is
@@ -20,24 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..backend import get_array_module
 from ._kernels_gpu_src import ELEMENTWISE_SOURCES, kernel_source
 
 if TYPE_CHECKING:
     from ._im2col import Window
 
 THREADS_PER_BLOCK = 256
-SUPPORTED_DTYPES = ("float32", "float64")
-
-
-def handles(*arrays: Any) -> bool:
-    """True when the non-None ``arrays`` are CuPy arrays of one dtype, float32 or float64: the kernels apply."""
-    present = [a for a in arrays if a is not None]
-    xp = get_array_module(*present)
-    if not present or xp is np:
-        return False
-    dtype = present[0].dtype
-    return dtype.name in SUPPORTED_DTYPES and all(isinstance(a, xp.ndarray) and a.dtype == dtype for a in present)
 
 
 def _cupy():
@@ -105,27 +95,27 @@ def col2im(cols: Any, win: "Window", channels: int) -> Any:
 
 # ----------------------------------------------------------------- pooling
 def max_pool_forward(x: Any, win: "Window") -> tuple[Any, Any]:
-    """Max-pool ``x: (N, C, H, W) -> (y, offset)``, both ``(N, C, OH, OW)``.
+    """Max-pool ``x: (N, C, H, W) -> (y, argmax)``, both ``(N, C, OH, OW)``.
 
-    ``offset`` (int32) is the winning kernel offset ``i*kw + j``, by the rules of
-    :func:`.pool.max_pool_forward_xp` (first maximum, a NaN wins, padding never does).
+    ``argmax`` (int32) is the flat index ``h*W + w`` of each window's winner in its
+    plane, by the rules of the Numba kernel (first maximum, a NaN wins, padding never does).
     """
     cp = _cupy()
     x = cp.ascontiguousarray(x)
     shape = (x.shape[0], x.shape[1], win.out_h, win.out_w)
     y = cp.empty(shape, dtype=x.dtype)
-    offset = cp.empty(shape, dtype=cp.int32)
-    _launch("max_pool_forward", x.dtype, y.size, (x, y, offset), _window_args(win))
-    return y, offset
+    argmax = cp.empty(shape, dtype=cp.int32)
+    _launch("max_pool_forward", x.dtype, y.size, (x, y, argmax), _window_args(win))
+    return y, argmax
 
 
-def max_pool_backward(y_grad: Any, offset: Any, win: "Window") -> Any:
-    """Route ``y_grad: (N, C, OH, OW)`` to each window's winner (``offset``): ``-> (N, C, H, W)``."""
+def max_pool_backward(y_grad: Any, argmax: Any, win: "Window") -> Any:
+    """Route ``y_grad: (N, C, OH, OW)`` to each window's winner (``argmax``): ``-> (N, C, H, W)``."""
     cp = _cupy()
     y_grad = cp.ascontiguousarray(y_grad)
-    offset = cp.ascontiguousarray(offset, dtype=cp.int32)
+    argmax = cp.ascontiguousarray(argmax, dtype=cp.int32)
     x_grad = cp.empty(y_grad.shape[:2] + (win.in_h, win.in_w), dtype=y_grad.dtype)
-    _launch("max_pool_backward", y_grad.dtype, x_grad.size, (y_grad, offset, x_grad), _window_args(win))
+    _launch("max_pool_backward", y_grad.dtype, x_grad.size, (y_grad, argmax, x_grad), _window_args(win))
     return x_grad
 
 
@@ -150,31 +140,31 @@ def avg_pool_backward(y_grad: Any, win: "Window", divisor: Any) -> Any:
 
 
 # --------------------------------------------------------------------- LRN
-def lrn_forward(x: Any, before: int, after: int, a: float, k: float, beta: float) -> tuple[Any, Any]:
-    """LRN across channels: ``x: (N, C, H, W) -> (y, scale)``, both ``(N, C, H, W)``.
+def lrn_forward(x: Any, before: int, after: int, a: float, k: float, beta: float) -> tuple[Any, Any, Any]:
+    """LRN across channels: ``x: (N, C, H, W) -> (y, scale, scale_pow)``, all ``(N, C, H, W)``.
 
-    ``scale = k + a * sum(x[c - before .. c + after]^2)`` and ``y = x * scale**-beta``,
-    as :class:`.lrn.LocalResponseNorm` (``a`` already divided by the size if need be).
+    ``scale = k + a * sum(x[c - before .. c + after]^2)``, ``scale_pow = scale**-beta``
+    and ``y = x * scale_pow``, as :class:`.lrn.LocalResponseNorm` (``a`` already divided by the size if need be).
     """
     cp = _cupy()
     x = cp.ascontiguousarray(x)
-    y, scale = cp.empty_like(x), cp.empty_like(x)
+    y, scale, scale_pow = cp.empty_like(x), cp.empty_like(x), cp.empty_like(x)
     t = x.dtype.type
     scalars = (np.int32(x.shape[1]), np.int32(x.shape[2] * x.shape[3]), np.int32(before), np.int32(after),
                t(a), t(k), t(beta))
-    _launch("lrn_forward", x.dtype, x.size, (x, y, scale), scalars)
-    return y, scale
+    _launch("lrn_forward", x.dtype, x.size, (x, y, scale, scale_pow), scalars)
+    return y, scale, scale_pow
 
 
-def lrn_backward(x: Any, y: Any, scale: Any, y_grad: Any, before: int, after: int, a: float, beta: float) -> Any:
-    """LRN's input gradient, all arrays ``(N, C, H, W)``:
-    ``y_grad * scale**-beta - 2 a beta x * sum(y_grad * y / scale over c - after .. c + before)``."""
+def lrn_backward(x: Any, scale: Any, scale_pow: Any, y_grad: Any, before: int, after: int, a: float,
+                 beta: float) -> Any:
+    """LRN's input gradient, all arrays ``(N, C, H, W)``: ``y_grad * scale_pow - 2 a beta x *``
+    ``sum(y_grad * x * scale_pow / scale over c - after .. c + before)``."""
     cp = _cupy()
-    arrays = tuple(cp.ascontiguousarray(v) for v in (x, y, scale, y_grad))
+    arrays = tuple(cp.ascontiguousarray(v) for v in (x, scale, scale_pow, y_grad))
     x_grad = cp.empty_like(arrays[0])
-    t = x_grad.dtype.type
     scalars = (np.int32(x.shape[1]), np.int32(x.shape[2] * x.shape[3]), np.int32(before), np.int32(after),
-               t(beta), t(-2.0 * a * beta))
+               x_grad.dtype.type(-2.0 * a * beta))
     _launch("lrn_backward", x_grad.dtype, x_grad.size, (*arrays, x_grad), scalars)
     return x_grad
 

@@ -18,7 +18,9 @@ Windowed kernels (im2col, col2im, pooling) take the geometry of
 padding before ``pad_top, pad_left`` and output ``OH, OW``. Output ``(oh, ow)``
 with kernel offset ``(i, j)`` reads input pixel ``(oh*sh - pad_top + i,
 ow*sw - pad_left + j)``; a pixel outside the image is padding. They index
-image-channel *planes* ``plane = n*C + c``, so none needs ``C``.
+image-channel *planes* ``plane = n*C + c``, so none needs ``C``. Each raw kernel
+has a Numba twin in :mod:`._kernels_cpu` with the same formula, bounds test and
+outputs (the ops pair them in their ``forward_cpu`` / ``forward_gpu`` methods).
 
 :func:`nvrtc_ptx` compiles a source with NVRTC alone (no GPU, no driver), which
 is how the tests check every kernel on a CPU-only machine.
@@ -91,46 +93,43 @@ extern "C" __global__ void col2im(const T* cols, T* x_grad, long long total, {_W
 """
 
 KERNEL_SOURCES["max_pool_forward"] = f"""
-// y = max over each window of x: (N, C, H, W) -> y, offset: (N, C, OH, OW); padding never wins.
-// offset = i*kw + j of the winner (pool.py's max_pool_forward_xp): the first maximum in row-major
-// order, except that a NaN wins (the last NaN). The search starts at the window's first pixel
-// inside the image, so an all -inf window sends its gradient there. One thread per output.
-extern "C" __global__ void max_pool_forward(const T* x, T* y, int* offset, long long total, {_WINDOW_PARAMS})
+// y = max over each window of x: (N, C, H, W) -> y, argmax: (N, C, OH, OW); padding never wins.
+// argmax = h*W + w of the winner in its plane (PyTorch's return_indices; the Numba kernel's too):
+// the first maximum in row-major order, except that a NaN wins (the last NaN). The search covers the
+// window's rows h_first .. h_last and columns w_first .. w_last inside the image and starts at its first
+// pixel inside, so an all -inf window sends its gradient there. One thread per output.
+extern "C" __global__ void max_pool_forward(const T* x, T* y, int* argmax, long long total, {_WINDOW_PARAMS})
 {{
 {_THREAD_INDEX}
     long long rest = index;              // unravel (plane, oh, ow)
     int ow = rest % OW;  rest /= OW;
     int oh = rest % OH;  rest /= OH;
-    const T* image = x + rest * H * W;
+    const T* plane = x + rest * H * W;
     int h0 = oh * sh - pad_top;          // the window's top-left pixel (negative: in the padding)
     int w0 = ow * sw - pad_left;
-    int i_first = max(-h0, 0);           // its first pixel inside the image
-    int j_first = max(-w0, 0);
-    int best_k = i_first * kw + j_first;
-    T best = image[(h0 + i_first) * W + w0 + j_first];
-    for (int i = 0; i < kh; ++i) {{
-        int h = h0 + i;
-        if (h < 0 || h >= H) continue;
-        for (int j = 0; j < kw; ++j) {{
-            int w = w0 + j;
-            if (w < 0 || w >= W) continue;
-            T value = image[h * W + w];
+    int h_first = max(h0, 0), h_last = min(h0 + kh, H);  // its rows and columns inside the image
+    int w_first = max(w0, 0), w_last = min(w0 + kw, W);
+    int best_at = h_first * W + w_first;
+    T best = plane[best_at];
+    for (int h = h_first; h < h_last; ++h) {{
+        for (int w = w_first; w < w_last; ++w) {{
+            T value = plane[h * W + w];
             if (value > best || isnan(value)) {{
                 best = value;
-                best_k = i * kw + j;
+                best_at = h * W + w;
             }}
         }}
     }}
     y[index] = best;
-    offset[index] = best_k;
+    argmax[index] = best_at;
 }}
 """
 
 KERNEL_SOURCES["max_pool_backward"] = f"""
-// x_grad[plane, h, w] = sum of y_grad over the windows whose winner (offset) is pixel (h, w).
-// y_grad, offset: (N, C, OH, OW) -> x_grad: (N, C, H, W). A gather, like col2im: one thread per
+// x_grad[plane, h, w] = sum of y_grad over the windows whose winner (argmax) is pixel h*W + w.
+// y_grad, argmax: (N, C, OH, OW) -> x_grad: (N, C, H, W). A gather, like col2im: one thread per
 // input pixel visits the ceil(kh/sh) * ceil(kw/sw) windows that can hold it; no atomics.
-extern "C" __global__ void max_pool_backward(const T* y_grad, const int* offset, T* x_grad, long long total,
+extern "C" __global__ void max_pool_backward(const T* y_grad, const int* argmax, T* x_grad, long long total,
     {_WINDOW_PARAMS})
 {{
 {_THREAD_INDEX}
@@ -138,10 +137,10 @@ extern "C" __global__ void max_pool_backward(const T* y_grad, const int* offset,
     int w = rest % W;  rest /= W;
     int h = rest % H;  rest /= H;
     const T* plane_grad = y_grad + rest * OH * OW;
-    const int* plane_offset = offset + rest * OH * OW;
+    const int* plane_argmax = argmax + rest * OH * OW;
     T sum = 0;
     for (int i = 0; i < kh; ++i) {{
-        int row = h + pad_top - i;
+        int row = h + pad_top - i;       // window oh holds row h at offset i iff row == oh * sh
         if (row < 0 || row % sh != 0) continue;
         int oh = row / sh;
         if (oh >= OH) continue;
@@ -150,7 +149,7 @@ extern "C" __global__ void max_pool_backward(const T* y_grad, const int* offset,
             if (col < 0 || col % sw != 0) continue;
             int ow = col / sw;
             if (ow >= OW) continue;
-            if (plane_offset[oh * OW + ow] == i * kw + j)  // this window's winner is (h, w)
+            if (plane_argmax[oh * OW + ow] == h * W + w)  // this window's winner is (h, w)
                 sum += plane_grad[oh * OW + ow];
         }}
     }}
@@ -216,9 +215,19 @@ _CHANNEL_INDEX = """\
     long long column = index - (long long)c * HW;  // the same pixel in channel 0; channel j at column + j*HW"""
 
 KERNEL_SOURCES["lrn_forward"] = f"""
+// s^-beta for s > 0, with square roots for the common betas: the special cases of the Numba kernel's
+// _negative_power, so both devices compute the same power.
+__device__ T negative_power(T s, T beta)
+{{
+    if (beta == (T)0.75) return 1 / sqrt(s * sqrt(s));
+    if (beta == (T)0.5) return 1 / sqrt(s);
+    return pow(s, -beta);
+}}
+
 // scale = k + a * sum of x^2 over channels c - before .. c + after (clipped to [0, C)),
-// y = x * scale^-beta. x: (N, C, H, W) -> y, scale: (N, C, H, W), HW = H*W. One thread per output.
-extern "C" __global__ void lrn_forward(const T* x, T* y, T* scale, long long total, int C, int HW,
+// scale_pow = scale^-beta, y = x * scale_pow. x: (N, C, H, W) -> y, scale, scale_pow: (N, C, H, W),
+// HW = H*W. One thread per output sums its own window.
+extern "C" __global__ void lrn_forward(const T* x, T* y, T* scale, T* scale_pow, long long total, int C, int HW,
     int before, int after, T a, T k, T beta)
 {{
 {_THREAD_INDEX}
@@ -231,16 +240,19 @@ extern "C" __global__ void lrn_forward(const T* x, T* y, T* scale, long long tot
         sum += v * v;
     }}
     T s = k + a * sum;
+    T q = negative_power(s, beta);
     scale[index] = s;
-    y[index] = x[index] * pow(s, -beta);
+    scale_pow[index] = q;
+    y[index] = x[index] * q;
 }}
 """
 
 KERNEL_SOURCES["lrn_backward"] = f"""
-// x_grad = y_grad * scale^-beta + coef * x * sum over channels c - after .. c + before of y_grad*y/scale,
-// with coef = -2 * a * beta: the channels whose window holds c (the mirrored window). All (N, C, H, W).
-extern "C" __global__ void lrn_backward(const T* x, const T* y, const T* scale, const T* y_grad, T* x_grad,
-    long long total, int C, int HW, int before, int after, T beta, T coef)
+// x_grad = y_grad * scale_pow + coef * x * sum over channels c - after .. c + before of
+// y_grad * x * scale_pow / scale (= y_grad * y / scale), coef = -2 * a * beta: the channels whose
+// window holds c (the mirrored window). All (N, C, H, W). One thread per input element.
+extern "C" __global__ void lrn_backward(const T* x, const T* scale, const T* scale_pow, const T* y_grad,
+    T* x_grad, long long total, int C, int HW, int before, int after, T coef)
 {{
 {_THREAD_INDEX}
 {_CHANNEL_INDEX}
@@ -249,9 +261,9 @@ extern "C" __global__ void lrn_backward(const T* x, const T* y, const T* scale, 
     T sum = 0;
     for (int j = first; j <= last; ++j) {{
         long long at = column + (long long)j * HW;
-        sum += y_grad[at] * y[at] / scale[at];
+        sum += y_grad[at] * x[at] * scale_pow[at] / scale[at];
     }}
-    x_grad[index] = y_grad[index] * pow(scale[index], -beta) + sum * x[index] * coef;
+    x_grad[index] = y_grad[index] * scale_pow[index] + coef * x[index] * sum;
 }}
 """
 

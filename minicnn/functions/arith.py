@@ -1,7 +1,7 @@
 """Elementary differentiable operations behind Tensor's operators.
 
 Each is a :class:`~minicnn.tensor.Function` with ``forward`` and ``backward``
-next to each other. Binary operations broadcast like NumPy; their backward
+next to each other; all are xp-generic (the same array code on NumPy and CuPy). Binary operations broadcast like NumPy; their backward
 sums the gradient over the broadcast axes (:func:`unbroadcast`) so every input
 receives a gradient of its own shape.
 """
@@ -29,58 +29,60 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
 class Add(Function):
     """z = a + b (broadcasting)."""
 
-    def forward(self, a, b):
-        self.shapes = (a.shape, b.shape)
+    def forward(self, ctx, a, b):
+        ctx.shapes = (a.shape, b.shape)
         return a + b
 
-    def backward(self, gz):
-        return unbroadcast(gz, self.shapes[0]), unbroadcast(gz, self.shapes[1])
+    def backward(self, ctx, gz):
+        return unbroadcast(gz, ctx.shapes[0]), unbroadcast(gz, ctx.shapes[1])
 
 
 class Sub(Function):
     """z = a - b (broadcasting)."""
 
-    def forward(self, a, b):
-        self.shapes = (a.shape, b.shape)
+    def forward(self, ctx, a, b):
+        ctx.shapes = (a.shape, b.shape)
         return a - b
 
-    def backward(self, gz):
-        return unbroadcast(gz, self.shapes[0]), unbroadcast(-gz, self.shapes[1])
+    def backward(self, ctx, gz):
+        return unbroadcast(gz, ctx.shapes[0]), unbroadcast(-gz, ctx.shapes[1])
 
 
 class Mul(Function):
     """z = a * b (broadcasting)."""
 
-    def forward(self, a, b):
-        self.a, self.b = a, b
+    def forward(self, ctx, a, b):
+        ctx.save_for_backward(a, b)
         return a * b
 
-    def backward(self, gz):
-        ga = unbroadcast(gz * self.b, self.a.shape) if self.needs_grad(0) else None
-        gb = unbroadcast(gz * self.a, self.b.shape) if self.needs_grad(1) else None
-        return ga, gb
+    def backward(self, ctx, gz):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (unbroadcast(gz * b, a.shape) if need_a else None,
+                unbroadcast(gz * a, b.shape) if need_b else None)
 
 
 class Div(Function):
     """z = a / b (broadcasting)."""
 
-    def forward(self, a, b):
-        self.a, self.b = a, b
+    def forward(self, ctx, a, b):
+        ctx.save_for_backward(a, b)
         return a / b
 
-    def backward(self, gz):
-        ga = unbroadcast(gz / self.b, self.a.shape) if self.needs_grad(0) else None
-        gb = unbroadcast(-gz * self.a / (self.b * self.b), self.b.shape) if self.needs_grad(1) else None
-        return ga, gb
+    def backward(self, ctx, gz):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (unbroadcast(gz / b, a.shape) if need_a else None,
+                unbroadcast(-gz * a / (b * b), b.shape) if need_b else None)
 
 
 class Neg(Function):
     """z = -a."""
 
-    def forward(self, a):
+    def forward(self, ctx, a):
         return -a
 
-    def backward(self, gz):
+    def backward(self, ctx, gz):
         return -gz
 
 
@@ -90,55 +92,57 @@ class Power(Function):
     def __init__(self, exponent: float) -> None:
         self.exponent = exponent
 
-    def forward(self, a):
-        self.a = a
+    def forward(self, ctx, a):
+        ctx.save_for_backward(a)
         return a**self.exponent
 
-    def backward(self, gz):
-        p = self.exponent
-        return gz * (p * self.a ** (p - 1))
+    def backward(self, ctx, gz):
+        (a,), p = ctx.saved_tensors, self.exponent
+        return gz * (p * a ** (p - 1))
 
 
 class MatMul(Function):
     """z = a @ b for 2-D a: (M, K), b: (K, N) -> z: (M, N) (also batched, NumPy rules)."""
 
-    def forward(self, a, b):
+    def forward(self, ctx, a, b):
         if a.ndim < 2 or b.ndim < 2:
             raise ValueError(f"matmul needs arrays of 2 or more dimensions, got shapes {a.shape} and {b.shape}")
         if a.shape[-1] != b.shape[-2]:
             raise ValueError(f"matmul shape mismatch: {a.shape} @ {b.shape} (inner sizes {a.shape[-1]} != {b.shape[-2]})")
-        self.a, self.b = a, b
+        ctx.save_for_backward(a, b)
         return a @ b
 
-    def backward(self, gz):
+    def backward(self, ctx, gz):
         xp = get_array_module(gz)
-        ga = unbroadcast(gz @ xp.swapaxes(self.b, -1, -2), self.a.shape) if self.needs_grad(0) else None
-        gb = unbroadcast(xp.swapaxes(self.a, -1, -2) @ gz, self.b.shape) if self.needs_grad(1) else None
-        return ga, gb
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (unbroadcast(gz @ xp.swapaxes(b, -1, -2), a.shape) if need_a else None,
+                unbroadcast(xp.swapaxes(a, -1, -2) @ gz, b.shape) if need_b else None)
 
 
 class Exp(Function):
     """z = exp(a)."""
 
-    def forward(self, a):
-        xp = get_array_module(a)
-        self.z = xp.exp(a)
-        return self.z
+    def forward(self, ctx, a):
+        z = get_array_module(a).exp(a)
+        ctx.save_for_backward(z)
+        return z
 
-    def backward(self, gz):
-        return gz * self.z
+    def backward(self, ctx, gz):
+        (z,) = ctx.saved_tensors
+        return gz * z
 
 
 class Log(Function):
     """z = log(a)."""
 
-    def forward(self, a):
-        xp = get_array_module(a)
-        self.a = a
-        return xp.log(a)
+    def forward(self, ctx, a):
+        ctx.save_for_backward(a)
+        return get_array_module(a).log(a)
 
-    def backward(self, gz):
-        return gz / self.a
+    def backward(self, ctx, gz):
+        (a,) = ctx.saved_tensors
+        return gz / a
 
 
 class AsType(Function):
@@ -147,12 +151,12 @@ class AsType(Function):
     def __init__(self, dtype: Any) -> None:
         self.dtype = dtype
 
-    def forward(self, a):
-        self.in_dtype = a.dtype
+    def forward(self, ctx, a):
+        ctx.in_dtype = a.dtype
         return a.astype(self.dtype)
 
-    def backward(self, gz):
-        return gz.astype(self.in_dtype)
+    def backward(self, ctx, gz):
+        return gz.astype(ctx.in_dtype)
 
 
 class GetItem(Function):
@@ -161,13 +165,13 @@ class GetItem(Function):
     def __init__(self, index: Any) -> None:
         self.index = index
 
-    def forward(self, a):
-        self.shape, self.dtype = a.shape, a.dtype
+    def forward(self, ctx, a):
+        ctx.shape, ctx.dtype = a.shape, a.dtype
         return a[self.index]
 
-    def backward(self, gz):
+    def backward(self, ctx, gz):
         xp = get_array_module(gz)
-        ga = xp.zeros(self.shape, dtype=self.dtype)
+        ga = xp.zeros(ctx.shape, dtype=ctx.dtype)
         xp.add.at(ga, self.index, gz)  # add, not assign: an index may repeat
         return ga
 
@@ -178,12 +182,12 @@ class Reshape(Function):
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = shape
 
-    def forward(self, a):
-        self.in_shape = a.shape
+    def forward(self, ctx, a):
+        ctx.in_shape = a.shape
         return a.reshape(self.shape)
 
-    def backward(self, gz):
-        return gz.reshape(self.in_shape)
+    def backward(self, ctx, gz):
+        return gz.reshape(ctx.in_shape)
 
 
 class Transpose(Function):
@@ -192,11 +196,10 @@ class Transpose(Function):
     def __init__(self, axes: tuple[int, ...] | None) -> None:
         self.axes = axes
 
-    def forward(self, a):
-        self.ndim = a.ndim
+    def forward(self, ctx, a):
         return a.transpose(self.axes)
 
-    def backward(self, gz):
+    def backward(self, ctx, gz):
         xp = get_array_module(gz)
         if self.axes is None:
             return gz.transpose()
@@ -227,29 +230,28 @@ class Sum(Function):
     def __init__(self, axis: Any = None, keepdims: bool = False) -> None:
         self.axis, self.keepdims = axis, keepdims
 
-    def forward(self, a):
-        self.in_shape = a.shape
-        self.axes = _norm_axes(self.axis, a.ndim)
-        return a.sum(axis=self.axes, keepdims=self.keepdims)
+    def forward(self, ctx, a):
+        ctx.in_shape, ctx.axes = a.shape, _norm_axes(self.axis, a.ndim)
+        return a.sum(axis=ctx.axes, keepdims=self.keepdims)
 
-    def backward(self, gz):
+    def backward(self, ctx, gz):
         xp = get_array_module(gz)
-        g = _expand_reduced(gz, self.axes, self.keepdims, len(self.in_shape))
-        return xp.broadcast_to(g, self.in_shape).copy()
+        g = _expand_reduced(gz, ctx.axes, self.keepdims, len(ctx.in_shape))
+        return xp.broadcast_to(g, ctx.in_shape).copy()
 
 
 class Mean(Sum):
     """z = a.mean(axis, keepdims)."""
 
-    def forward(self, a):
-        out = super().forward(a)
-        self.count = 1
-        for ax in self.axes:
-            self.count *= a.shape[ax]
-        return (out / self.count).astype(a.dtype, copy=False)
+    def forward(self, ctx, a):
+        out = super().forward(ctx, a)
+        ctx.count = 1
+        for ax in ctx.axes:
+            ctx.count *= a.shape[ax]
+        return (out / ctx.count).astype(a.dtype, copy=False)
 
-    def backward(self, gz):
-        return super().backward(gz / self.count)
+    def backward(self, ctx, gz):
+        return super().backward(ctx, gz / ctx.count)
 
 
 class Max(Function):
@@ -258,17 +260,17 @@ class Max(Function):
     def __init__(self, axis: Any = None, keepdims: bool = False) -> None:
         self.axis, self.keepdims = axis, keepdims
 
-    def forward(self, a):
-        self.a = a
-        self.axes = _norm_axes(self.axis, a.ndim)
-        self.out = a.max(axis=self.axes, keepdims=True)
-        return self.out if self.keepdims else self.out.reshape(
-            [n for i, n in enumerate(a.shape) if i not in self.axes])
+    def forward(self, ctx, a):
+        ctx.axes = _norm_axes(self.axis, a.ndim)
+        out = a.max(axis=ctx.axes, keepdims=True)
+        ctx.save_for_backward(a, out)
+        return out if self.keepdims else out.reshape([n for i, n in enumerate(a.shape) if i not in ctx.axes])
 
-    def backward(self, gz):
-        mask = (self.a == self.out).astype(self.a.dtype)
-        mask /= mask.sum(axis=self.axes, keepdims=True)
-        return mask * _expand_reduced(gz, self.axes, self.keepdims, self.a.ndim)
+    def backward(self, ctx, gz):
+        a, out = ctx.saved_tensors
+        mask = (a == out).astype(a.dtype)
+        mask /= mask.sum(axis=ctx.axes, keepdims=True)
+        return mask * _expand_reduced(gz, ctx.axes, self.keepdims, a.ndim)
 
 
 # ------------------------------------------------------------------ wrappers

@@ -18,7 +18,7 @@ batch statistics depend on ``x``, which gives the compact form::
 
 (with running statistics ``mean`` and ``var`` are constants: ``dL/dx = g * weight * inv_std``).
 Every line uses the arrays' own module (NumPy or CuPy), so the same formulas run
-on the CPU and the GPU.
+on the CPU and the GPU: the Function is xp-generic (one ``forward`` and ``backward``).
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ class BatchNorm(Function):
         self.use_batch_stats, self.momentum, self.eps = use_batch_stats, float(momentum), float(eps)
         self.running_mean, self.running_var = running_mean, running_var
 
-    def forward(self, x, weight=None, bias=None):
+    def forward(self, ctx, x, weight=None, bias=None):
         if x.ndim < 2:
             raise ValueError(f"batch_norm expects x of shape (N, C, ...), got shape {tuple(x.shape)}")
         if x.dtype.kind != "f":
@@ -94,7 +94,8 @@ class BatchNorm(Function):
             centred = x - mean.reshape(shape)
         inv_std = 1 / xp.sqrt(var + x.dtype.type(self.eps))
         x_hat = centred * inv_std.reshape(shape)
-        self.x_hat, self.inv_std, self.weight, self.count, self.axes = x_hat, inv_std, weight, count, axes
+        ctx.save_for_backward(x_hat, inv_std, weight)
+        ctx.count, ctx.axes = count, axes
         if weight is None:
             return x_hat if bias is None else x_hat + bias.reshape(shape)
         y = x_hat * weight.reshape(shape)
@@ -110,25 +111,27 @@ class BatchNorm(Function):
         self.running_var *= 1 - m
         self.running_var += (m * count / (count - 1)) * var
 
-    def backward(self, gy):
+    def backward(self, ctx, gy):
+        x_hat, inv_std, weight = ctx.saved_tensors
+        need, axes = ctx.needs_input_grad, ctx.axes
         shape = _channel_shape(gy)
-        scale = self.inv_std if self.weight is None else self.inv_std * self.weight  # (C,)
+        scale = inv_std if weight is None else inv_std * weight  # (C,)
         gx = None
-        if self.needs_grad(0):
+        if need[0]:
             if self.use_batch_stats:
-                g_sum = gy.sum(axis=self.axes).reshape(shape)
-                gx_hat_sum = (gy * self.x_hat).sum(axis=self.axes).reshape(shape)
-                gx = gy - (g_sum + self.x_hat * gx_hat_sum) / self.count
+                g_sum = gy.sum(axis=axes).reshape(shape)
+                gx_hat_sum = (gy * x_hat).sum(axis=axes).reshape(shape)
+                gx = gy - (g_sum + x_hat * gx_hat_sum) / ctx.count
                 gx *= scale.reshape(shape)
             else:
                 gx = gy * scale.reshape(shape)
-        if len(self.inputs) == 1:
+        if len(need) == 1:
             return gx
         grads = [gx]
-        if self.weight is not None:
-            grads.append((gy * self.x_hat).sum(axis=self.axes) if self.needs_grad(1) else None)
-        if len(self.inputs) > len(grads):  # a bias
-            grads.append(gy.sum(axis=self.axes) if self.needs_grad(len(grads)) else None)
+        if weight is not None:
+            grads.append((gy * x_hat).sum(axis=axes) if need[1] else None)
+        if len(need) > len(grads):  # a bias
+            grads.append(gy.sum(axis=axes) if need[len(grads)] else None)
         return tuple(grads)
 
 

@@ -11,9 +11,9 @@ from ..tensor import Function, Tensor
 
 
 class Linear(Function):
-    """y = x @ W.T + b.  x: (N, in), W: (out, in), b: (out,) or None -> y: (N, out)."""
+    """y = x @ W.T + b.  x: (N, in), W: (out, in), b: (out,) or None -> y: (N, out). xp-generic."""
 
-    def forward(self, x, w, b=None):
+    def forward(self, ctx, x, w, b=None):
         if x.ndim != 2:
             raise ValueError(f"linear expects x of shape (N, in_features), got {x.ndim}-D shape {x.shape}")
         if w.ndim != 2 or w.shape[1] != x.shape[1]:
@@ -23,30 +23,31 @@ class Linear(Function):
             )
         if b is not None and b.shape != (w.shape[0],):
             raise ValueError(f"linear: bias of shape {b.shape}, expected ({w.shape[0]},)")
-        self.x, self.w = x, w
+        ctx.save_for_backward(x, w)
         y = x @ w.T
         if b is not None:
             y += b
         return y
 
-    def backward(self, gy):
-        gx = gy @ self.w if self.needs_grad(0) else None
-        gw = gy.T @ self.x if self.needs_grad(1) else None
-        if len(self.inputs) == 3:
-            gb = gy.sum(axis=0) if self.needs_grad(2) else None
-            return gx, gw, gb
+    def backward(self, ctx, gy):
+        x, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gx = gy @ w if need[0] else None
+        gw = gy.T @ x if need[1] else None
+        if len(need) == 3:
+            return gx, gw, gy.sum(axis=0) if need[2] else None
         return gx, gw
 
 
 class Flatten(Function):
     """x: (N, d1, d2, ...) -> y: (N, d1*d2*...). Copies nothing when x is contiguous."""
 
-    def forward(self, x):
-        self.in_shape = x.shape
+    def forward(self, ctx, x):
+        ctx.in_shape = x.shape
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, gy):
-        return gy.reshape(self.in_shape)
+    def backward(self, ctx, gy):
+        return gy.reshape(ctx.in_shape)
 
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:

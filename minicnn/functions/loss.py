@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 
 from ..backend import get_array_module
 from ..tensor import Function, Tensor
@@ -26,18 +27,18 @@ def _log_softmax(z: Any) -> Any:
 
 
 class LogSoftmax(Function):
-    """z: (N, K) -> log p: (N, K), along axis 1."""
+    """z: (N, K) -> log p: (N, K), along axis 1. xp-generic."""
 
-    def forward(self, z):
+    def forward(self, ctx, z):
         if z.ndim != 2:
             raise ValueError(f"log_softmax expects logits of shape (N, classes), got shape {z.shape}")
-        xp = get_array_module(z)
-        self.log_p = _log_softmax(z)
-        self.p = xp.exp(self.log_p)
-        return self.log_p
+        log_p = _log_softmax(z)
+        ctx.save_for_backward(get_array_module(z).exp(log_p))
+        return log_p
 
-    def backward(self, g):
-        return g - self.p * g.sum(axis=1, keepdims=True)
+    def backward(self, ctx, g):
+        (p,) = ctx.saved_tensors
+        return g - p * g.sum(axis=1, keepdims=True)
 
 
 def _check_labels(labels: Any, n: int, classes: int, xp: Any) -> Any:
@@ -60,6 +61,10 @@ class CrossEntropy(Function):
 
     With ``class_weights`` (K,), the mean is weighted as PyTorch does:
     sum_i w[y_i] * nll_i / sum_i w[y_i]. ``reduction`` is "mean", "sum" or "none" ((N,)).
+
+    Both sides compute the softmax ``prob`` and the weighted per-row loss, and save
+    ``prob``, the labels and each row's coefficient ``w[y_i] * scale`` (scale:
+    ``1 / sum w[y_i]`` for "mean", else 1); backward is ``(prob - one_hot) * coef * g``.
     """
 
     def __init__(self, labels: Any, class_weights: Any = None, reduction: str = "mean") -> None:
@@ -67,43 +72,49 @@ class CrossEntropy(Function):
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         self.labels, self.class_weights, self.reduction = labels, class_weights, reduction
 
-    def forward(self, z):
+    def _rows(self, z: Any) -> tuple[Any, Any, Any]:
+        """Checked ``labels: (N,)``, per-row weights ``w[y_i]: (N,)`` and the reduction's scale, for logits ``z``."""
         xp = get_array_module(z)
         if z.ndim != 2:
             raise ValueError(f"cross_entropy expects logits of shape (N, classes), got shape {z.shape}")
         n, k = z.shape
         y = _check_labels(self.labels, n, k, xp)
-        rows = xp.arange(n)
         weights = xp.ones(n, dtype=z.dtype)
         if self.class_weights is not None:
             cw = xp.asarray(_array(self.class_weights), dtype=z.dtype)
             if cw.shape != (k,):
                 raise ValueError(f"cross_entropy: class_weights of shape {cw.shape}, expected ({k},)")
             weights = cw[y]
-        if self.reduction == "mean":
-            scale = 1.0 / weights.sum()
-        else:
-            scale = z.dtype.type(1.0)
-        self.y, self.rows, self.weights, self.scale = y, rows, weights, scale
-        if _kernels_gpu.handles(z, weights):  # one CUDA thread per row: log-sum-exp, softmax, weighted loss
-            self.p, weighted_nll = _kernels_gpu.softmax_cross_entropy_forward(z, y, weights)
-        else:
-            log_p = _log_softmax(z)
-            self.p = xp.exp(log_p)
-            weighted_nll = -log_p[rows, y] * weights
+        scale = 1.0 / weights.sum() if self.reduction == "mean" else z.dtype.type(1.0)
+        return y, weights, scale
+
+    def _reduce(self, ctx, z: Any, prob: Any, y: Any, weights: Any, scale: Any, weighted_nll: Any) -> Any:
+        """Save what backward needs and reduce the per-row losses ``weighted_nll: (N,)``."""
+        ctx.save_for_backward(prob, y, weights * scale)
         if self.reduction == "none":
             return weighted_nll.astype(z.dtype, copy=False)
-        return xp.asarray(weighted_nll.sum() * scale, dtype=z.dtype)
+        return get_array_module(z).asarray(weighted_nll.sum() * scale, dtype=z.dtype)
 
-    def backward(self, g):
-        w = self.weights * self.scale
-        if _kernels_gpu.handles(self.p, g):
-            return _kernels_gpu.softmax_cross_entropy_backward(self.p, self.y, w * g)
-        grad = self.p.copy()
-        grad[self.rows, self.y] -= 1
-        if self.reduction == "none":
-            return grad * (g * w)[:, None]
-        return grad * (w * g)[:, None]
+    def forward_cpu(self, ctx, z):
+        y, weights, scale = self._rows(z)
+        log_p = _log_softmax(z)
+        weighted_nll = -log_p[np.arange(len(y)), y] * weights
+        return self._reduce(ctx, z, np.exp(log_p), y, weights, scale, weighted_nll)
+
+    def forward_gpu(self, ctx, z):
+        y, weights, scale = self._rows(z)
+        prob, weighted_nll = _kernels_gpu.softmax_cross_entropy_forward(z, y, weights)  # one thread per row
+        return self._reduce(ctx, z, prob, y, weights, scale, weighted_nll)
+
+    def backward_cpu(self, ctx, g):
+        prob, y, coef = ctx.saved_tensors
+        grad = prob.copy()
+        grad[np.arange(len(y)), y] -= 1
+        return grad * (coef * g)[:, None]
+
+    def backward_gpu(self, ctx, g):
+        prob, y, coef = ctx.saved_tensors
+        return _kernels_gpu.softmax_cross_entropy_backward(prob, y, coef * g)  # one thread per logit
 
 
 def log_softmax(logits: Any) -> Tensor:

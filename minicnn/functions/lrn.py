@@ -16,6 +16,9 @@ Backward (the Chainer form): with ``W`` the window above and ``W^T`` its mirror
 
     gx = gy * scale**-beta - 2 * a * beta * x * W^T-sum(gy * y / scale)
 
+where ``y / scale = x * scale**-beta / scale``, so forward saves ``x``, ``scale``
+and ``scale**-beta`` (not ``y``) on both devices.
+
 A naive loop twin lives in :func:`minicnn.functions.naive.local_response_norm_naive`.
 """
 from __future__ import annotations
@@ -24,47 +27,20 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_array_module
 from ..tensor import Function, Tensor, as_tensor
-from . import _kernels_gpu
+from . import _kernels_cpu, _kernels_gpu
 from .conv import check_float_input
 
 
-def channel_window_sum(a: Any, before: int, after: int, nonnegative: bool = False) -> Any:
-    """``out[:, c] = sum(a[:, c - before : c + after + 1])`` (clipped to the channels), ``a: (N, C, H, W)``.
-
-    A prefix sum over channels, one plane-wide addition per channel, then one
-    difference per channel: O(C) array operations whatever the window size.
-    The difference of two float prefix sums can dip a rounding error below zero
-    where the window holds only zeros; with ``nonnegative`` (``a >= 0``, e.g.
-    squares) the result is clipped at 0.
-    """
-    xp = get_array_module(a)
-    n, c = a.shape[:2]
-    prefix = xp.empty((n, c + 1) + a.shape[2:], dtype=a.dtype)  # prefix[:, j] = a[:, :j].sum(1)
-    prefix[:, 0] = 0
-    for j in range(c):
-        xp.add(prefix[:, j], a[:, j], out=prefix[:, j + 1])
-    out = xp.empty_like(a)
-    for j in range(c):
-        xp.subtract(prefix[:, min(j + after + 1, c)], prefix[:, max(j - before, 0)], out=out[:, j])
-    return xp.maximum(out, 0, out=out) if nonnegative else out
-
-
-def negative_power(base: Any, beta: float) -> Any:
-    """``base ** -beta`` for a positive array, with square roots for the common betas (much faster than pow)."""
-    xp = get_array_module(base)
-    if beta == 0.75:
-        return 1 / xp.sqrt(base * xp.sqrt(base))
-    if beta == 0.5:
-        return 1 / xp.sqrt(base)
-    if beta == 1.0:
-        return 1 / base
-    return base ** -beta
-
-
 class LocalResponseNorm(Function):
-    """y = x / (k + a * window-sum of x^2) ** beta across channels.  x: (N, C, H, W) -> y: (N, C, H, W)."""
+    """y = x / (k + a * window-sum of x^2) ** beta across channels.  x: (N, C, H, W) -> y: (N, C, H, W).
+
+    Both sides save ``x``, ``scale`` and ``scale_pow = scale ** -beta`` and compute
+    the power with the same special cases (square roots for beta 0.75 and 0.5, pow
+    otherwise: ``negative_power`` in both kernel files). The CPU kernels (Numba)
+    slide the channel window along each image with a running sum; each CUDA thread
+    sums its own window.
+    """
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0,
                  alpha_over_size: bool = True) -> None:
@@ -76,42 +52,35 @@ class LocalResponseNorm(Function):
         self.a = float(alpha) / size if alpha_over_size else float(alpha)
         self.before, self.after = size // 2, (size - 1) // 2
 
-    def forward(self, x):
+    def forward(self, ctx, x):
         check_float_input(x, "local_response_norm input x", 4)
-        self.gpu_kernel = _kernels_gpu.handles(x)
-        if self.gpu_kernel:  # one CUDA thread per output sums its channel window
-            y, scale = _kernels_gpu.lrn_forward(x, self.before, self.after, self.a, self.k, self.beta)
-            self.x, self.y, self.scale = x, y, scale
-            return y
-        if isinstance(x, np.ndarray):  # one Numba pass: a running window sum per pixel
-            from . import _kernels_cpu
+        return super().forward(ctx, x)  # forward_cpu or forward_gpu
 
-            x = np.ascontiguousarray(x)
-            y, scale, self.scale_pow = np.empty_like(x), np.empty_like(x), np.empty_like(x)
-            kernel = _kernels_cpu.pick(_kernels_cpu.lrn_forward, x.size * 4)
-            kernel(x, self.before, self.after, x.dtype.type(self.a), x.dtype.type(self.k), x.dtype.type(self.beta),
-                   y, scale, self.scale_pow)
-        else:  # the array twin (CuPy dtypes without a kernel)
-            scale = channel_window_sum(x * x, self.before, self.after, nonnegative=True)
-            scale *= self.a
-            scale += self.k
-            self.scale_pow = negative_power(scale, self.beta)  # scale ** -beta
-            y = x * self.scale_pow
-        self.x, self.y, self.scale = x, y, scale
+    def forward_cpu(self, ctx, x):
+        x = np.ascontiguousarray(x)
+        y, scale, scale_pow = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+        kernel = _kernels_cpu.pick(_kernels_cpu.lrn_forward, x.size * 4)
+        t = x.dtype.type
+        kernel(x, self.before, self.after, t(self.a), t(self.k), t(self.beta), y, scale, scale_pow)
+        ctx.save_for_backward(x, scale, scale_pow)
         return y
 
-    def backward(self, gy):
-        if self.gpu_kernel:
-            return _kernels_gpu.lrn_backward(self.x, self.y, self.scale, gy, self.before, self.after, self.a, self.beta)
-        weighted = gy * self.y
-        weighted /= self.scale
-        # mirrored window: channel c feeds the outputs c - after .. c + before
-        spread = channel_window_sum(weighted, self.after, self.before)
-        spread *= self.x
-        spread *= -2.0 * self.a * self.beta
-        gx = gy * self.scale_pow
-        gx += spread
+    def forward_gpu(self, ctx, x):
+        y, scale, scale_pow = _kernels_gpu.lrn_forward(x, self.before, self.after, self.a, self.k, self.beta)
+        ctx.save_for_backward(x, scale, scale_pow)
+        return y
+
+    def backward_cpu(self, ctx, gy):
+        x, scale, scale_pow = ctx.saved_tensors
+        gx = np.empty_like(x)
+        kernel = _kernels_cpu.pick(_kernels_cpu.lrn_backward, x.size * 4)
+        kernel(x, scale, scale_pow, np.ascontiguousarray(gy), self.before, self.after,
+               x.dtype.type(-2.0 * self.a * self.beta), gx)
         return gx
+
+    def backward_gpu(self, ctx, gy):
+        x, scale, scale_pow = ctx.saved_tensors
+        return _kernels_gpu.lrn_backward(x, scale, scale_pow, gy, self.before, self.after, self.a, self.beta)
 
 
 def local_response_norm(x: Any, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0,

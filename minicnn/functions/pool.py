@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_array_module
-from ..tensor import Function, Tensor, as_tensor, is_grad_enabled
+from ..tensor import Function, Tensor, as_tensor
+from . import _kernels_cpu, _kernels_gpu
 from ._im2col import (IntPair, Padding, Window, as_pair, crop_padding, make_window, offset_slices, pad_for_windows,
                       padded_size)
 from .conv import check_float_input
@@ -28,25 +29,22 @@ def pool_window(x: Any, kernel_size: IntPair, stride: IntPair | None, padding: P
 
 
 # ----------------------------------------------------------------- max pooling
-def first_pixel_offsets(win: Window) -> np.ndarray:
-    """``(OH, OW)`` int32: the kernel offset ``i*kw + j`` of each window's first pixel inside the image."""
-    first_i = np.maximum(win.pad_top - np.arange(win.out_h) * win.sh, 0)
-    first_j = np.maximum(win.pad_left - np.arange(win.out_w) * win.sw, 0)
-    return (first_i[:, None] * win.kw + first_j[None, :]).astype(np.int32)
-
-
 def max_pool_forward_xp(x: Any, win: Window) -> tuple[Any, Any]:
-    """Max-pool with array slicing (NumPy or CuPy): ``x: (N, C, H, W) -> (y, offset)``, both ``(N, C, OH, OW)``.
+    """Max-pool with array slicing (NumPy or CuPy): ``x: (N, C, H, W) -> (y, argmax)``, both ``(N, C, OH, OW)``.
 
-    ``offset`` (int32) is the winning kernel offset ``i*kw + j`` of each window, by
-    the rules of the Numba kernel: the first maximum in row-major order, a NaN
-    wins (the last NaN), and an all -inf window picks its first pixel inside the image.
+    The readable version of the two kernels, with their conventions (the tests'
+    reference): ``argmax`` (int32) is the flat index ``h*W + w`` of each window's
+    winner in its plane (PyTorch's ``return_indices``): the first maximum in
+    row-major order, a NaN wins (the last NaN), and an all -inf window picks its
+    first pixel inside the image.
     """
     xp = get_array_module(x)
     padded = pad_for_windows(x, win, -np.inf)
     shape = (x.shape[0], x.shape[1], win.out_h, win.out_w)
+    first_i = np.maximum(win.pad_top - np.arange(win.out_h) * win.sh, 0)  # each window's first row inside
+    first_j = np.maximum(win.pad_left - np.arange(win.out_w) * win.sw, 0)
     best = xp.full(shape, -np.inf, dtype=x.dtype)
-    offset = xp.broadcast_to(xp.asarray(first_pixel_offsets(win)), shape).copy()
+    offset = xp.broadcast_to(xp.asarray((first_i[:, None] * win.kw + first_j[None, :]).astype(np.int32)), shape).copy()
     for i in range(win.kh):
         for j in range(win.kw):
             rows, cols = offset_slices(win, i, j)
@@ -54,14 +52,26 @@ def max_pool_forward_xp(x: Any, win: Window) -> tuple[Any, Any]:
             better = (values > best) | xp.isnan(values)
             best = xp.where(better, values, best)
             offset = xp.where(better, np.int32(i * win.kw + j), offset)
-    return best, offset
+    h = xp.asarray(np.arange(win.out_h) * win.sh - win.pad_top)[:, None] + offset // win.kw  # kernel offset -> pixel
+    w = xp.asarray(np.arange(win.out_w) * win.sw - win.pad_left)[None, :] + offset % win.kw
+    return best, (h * win.in_w + w).astype(np.int32)
+
+
+def max_pool_backward_xp(gy: Any, argmax: Any, win: Window) -> Any:
+    """Add each ``gy: (N, C, OH, OW)`` to its plane's pixel ``argmax`` (flat index): ``-> gx: (N, C, H, W)``."""
+    xp = get_array_module(gy)
+    n, c = gy.shape[:2]
+    gx = xp.zeros((n * c, win.in_h * win.in_w), dtype=gy.dtype)
+    planes = xp.arange(n * c)[:, None]
+    xp.add.at(gx, (planes, argmax.reshape(n * c, -1)), gy.reshape(n * c, -1))
+    return gx.reshape(n, c, win.in_h, win.in_w)
 
 
 def max_pool_values(x: Any, win: Window) -> Any:
-    """Max-pool values only (no argmax: inference), ``x: (N, C, H, W) -> (N, C, OH, OW)``.
+    """Max-pool values only (no argmax: inference), ``x: (N, C, H, W) -> (N, C, OH, OW)``. xp-generic.
 
     One element-wise maximum per kernel offset over strided views of the -inf-padded
-    input; ``maximum`` propagates NaN, as the argmax kernel does.
+    input; ``maximum`` propagates NaN, as the argmax kernels do.
     """
     xp = get_array_module(x)
     padded = pad_for_windows(x, win, -np.inf)
@@ -75,62 +85,51 @@ def max_pool_values(x: Any, win: Window) -> Any:
     return y
 
 
-def max_pool_backward_xp(gy: Any, offset: Any, win: Window) -> Any:
-    """Route ``gy: (N, C, OH, OW)`` to each window's winning pixel: ``-> gx: (N, C, H, W)``."""
-    xp = get_array_module(gy)
-    n, c = gy.shape[:2]
-    padded = xp.zeros((n, c) + padded_size(win), dtype=gy.dtype)
-    for i in range(win.kh):
-        for j in range(win.kw):
-            rows, cols = offset_slices(win, i, j)
-            padded[:, :, rows, cols] += xp.where(offset == i * win.kw + j, gy, 0)
-    return crop_padding(padded, win)
-
-
 class MaxPool2d(Function):
     """y = max over each window.  x: (N, C, H, W) -> y: (N, C, OH, OW).
 
-    The gradient goes to the first maximum of each window (PyTorch's choice on ties).
+    Both sides save ``argmax``: the flat index ``h*W + w`` of each window's winner in
+    its image-channel plane (int32, PyTorch's ``return_indices``), by the same rules
+    (the first maximum; a NaN wins; padding never does; an all -inf window picks its
+    first pixel inside the image). The gradient goes to that pixel. When no gradient
+    is wanted, both sides compute the maxima alone (:func:`max_pool_values`).
     """
 
     def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: Padding = 0,
                  ceil_mode: bool = False) -> None:
         self.kernel_size, self.stride, self.padding, self.ceil_mode = kernel_size, stride, padding, ceil_mode
 
-    def forward(self, x):
-        win = pool_window(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
-        self.win, self.x_shape = win, x.shape
-        if self.inputs and not (is_grad_enabled() and self.needs_grad(0)):  # no backward will come: maxima suffice
-            return max_pool_values(x, win)
-        if get_array_module(x) is not np:
-            from . import _kernels_gpu
+    def forward(self, ctx, x):
+        ctx.win = pool_window(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+        if not ctx.needs_input_grad[0]:  # no backward will come, on either device: the maxima suffice
+            return max_pool_values(x, ctx.win)
+        return super().forward(ctx, x)  # forward_cpu or forward_gpu
 
-            kernel = _kernels_gpu.max_pool_forward if _kernels_gpu.handles(x) else max_pool_forward_xp
-            y, self.offset = kernel(x, win)  # offset: the winner's i*kw + j, the same convention in both
-            return y
-        from . import _kernels_cpu
-
-        padded = np.ascontiguousarray(pad_for_windows(x, win, -np.inf))
+    def forward_cpu(self, ctx, x):
+        win = ctx.win
         y = np.empty((x.shape[0], x.shape[1], win.out_h, win.out_w), dtype=x.dtype)
-        self.argmax = np.empty(y.shape, dtype=np.int32)  # flat index h*W + w of each window's maximum
+        argmax = np.empty(y.shape, dtype=np.int32)
         kernel = _kernels_cpu.pick(_kernels_cpu.max_pool_forward, y.size * win.ksize)
-        nan_aware = bool(np.isnan(x).any())
-        kernel(padded, win.kh, win.kw, win.sh, win.sw, win.pad_top, win.pad_left, win.in_w, win.out_h, win.out_w,
-               nan_aware, y, self.argmax)
+        nan_aware = bool(np.isnan(x).any())  # the NaN test slows the loop: only when there is one
+        kernel(np.ascontiguousarray(x), win.kh, win.kw, win.sh, win.sw, win.pad_top, win.pad_left, nan_aware, y, argmax)
+        ctx.save_for_backward(argmax)
         return y
 
-    def backward(self, gy):
-        if get_array_module(gy) is not np:
-            from . import _kernels_gpu
+    def forward_gpu(self, ctx, x):
+        y, argmax = _kernels_gpu.max_pool_forward(x, ctx.win)
+        ctx.save_for_backward(argmax)
+        return y
 
-            kernel = _kernels_gpu.max_pool_backward if _kernels_gpu.handles(gy) else max_pool_backward_xp
-            return kernel(gy, self.offset, self.win)
-        from . import _kernels_cpu
-
-        gx = np.zeros(self.x_shape, dtype=gy.dtype)
+    def backward_cpu(self, ctx, gy):
+        (argmax,) = ctx.saved_tensors
+        gx = np.zeros(gy.shape[:2] + (ctx.win.in_h, ctx.win.in_w), dtype=gy.dtype)
         kernel = _kernels_cpu.pick(_kernels_cpu.max_pool_backward, gy.size)
-        kernel(np.ascontiguousarray(gy), self.argmax, gx)
+        kernel(np.ascontiguousarray(gy), argmax, gx)  # one task per plane scatters onto the winners
         return gx
+
+    def backward_gpu(self, ctx, gy):
+        (argmax,) = ctx.saved_tensors
+        return _kernels_gpu.max_pool_backward(gy, argmax, ctx.win)  # one thread per pixel gathers its windows
 
 
 def max_pool2d(x: Any, kernel_size: IntPair, stride: IntPair | None = None, padding: Padding = 0,
@@ -172,7 +171,11 @@ def avg_pool_divisor(win: Window, count_include_pad: bool, dtype: Any, xp: Any) 
 class AvgPool2d(Function):
     """y = mean over each window.  x: (N, C, H, W) -> y: (N, C, OH, OW).
 
-    Sum of one strided slice per kernel offset, divided by :func:`avg_pool_divisor`.
+    Both sides divide each window's sum by :func:`avg_pool_divisor` (computed once,
+    saved with the window for backward), and backward spreads ``gy / divisor`` over
+    each window. The CPU side is array code (one strided slice per kernel offset, on
+    a zero-padded copy); the GPU side one CUDA thread per output (forward) or per
+    input pixel (backward), bounds-checking the unpadded input.
     """
 
     def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: Padding = 0,
@@ -180,39 +183,36 @@ class AvgPool2d(Function):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
-    def forward(self, x):
-        xp = get_array_module(x)
-        win = pool_window(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
-        self.win = win
-        self.divisor = avg_pool_divisor(win, self.count_include_pad, x.dtype, xp)
-        if xp is not np:
-            from . import _kernels_gpu
+    def forward(self, ctx, x):
+        ctx.win = pool_window(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+        ctx.save_for_backward(avg_pool_divisor(ctx.win, self.count_include_pad, x.dtype, get_array_module(x)))
+        return super().forward(ctx, x)  # forward_cpu or forward_gpu
 
-            if _kernels_gpu.handles(x):
-                return _kernels_gpu.avg_pool_forward(x, win, self.divisor)
+    def forward_cpu(self, ctx, x):
+        win, (divisor,) = ctx.win, ctx.saved_tensors
         padded = pad_for_windows(x, win, 0.0)
-        total = xp.zeros((x.shape[0], x.shape[1], win.out_h, win.out_w), dtype=x.dtype)
+        total = np.zeros((x.shape[0], x.shape[1], win.out_h, win.out_w), dtype=x.dtype)
         for i in range(win.kh):
             for j in range(win.kw):
                 rows, cols = offset_slices(win, i, j)
                 total += padded[:, :, rows, cols]
-        return total / self.divisor
+        return total / divisor
 
-    def backward(self, gy):
-        xp = get_array_module(gy)
-        win = self.win
-        if xp is not np:
-            from . import _kernels_gpu
+    def forward_gpu(self, ctx, x):
+        return _kernels_gpu.avg_pool_forward(x, ctx.win, ctx.saved_tensors[0])
 
-            if _kernels_gpu.handles(gy):
-                return _kernels_gpu.avg_pool_backward(gy, win, self.divisor)
-        share = gy / self.divisor
-        padded = xp.zeros(gy.shape[:2] + padded_size(win), dtype=gy.dtype)
+    def backward_cpu(self, ctx, gy):
+        win, (divisor,) = ctx.win, ctx.saved_tensors
+        share = gy / divisor
+        padded = np.zeros(gy.shape[:2] + padded_size(win), dtype=gy.dtype)
         for i in range(win.kh):
             for j in range(win.kw):
                 rows, cols = offset_slices(win, i, j)
                 padded[:, :, rows, cols] += share
         return crop_padding(padded, win)
+
+    def backward_gpu(self, ctx, gy):
+        return _kernels_gpu.avg_pool_backward(gy, ctx.win, ctx.saved_tensors[0])
 
 
 def avg_pool2d(x: Any, kernel_size: IntPair, stride: IntPair | None = None, padding: Padding = 0,
@@ -232,16 +232,18 @@ class Subsample2d(Function):
     """LeNet's subsampling: y[n, c] = weight[c] * (sum of each k x k block) + bias[c].
 
     Shapes: x: (N, C, H, W), weight: (C,), bias: (C,) -> y: (N, C, H // kh, W // kw).
-    Blocks do not overlap; rows/columns left over at the end are ignored.
+    Blocks do not overlap; rows/columns left over at the end are ignored. Both sides
+    save the block sums (for the weight's gradient) and the weight; the CPU runs one
+    Numba pass each way, the GPU the same sums as CuPy array code.
     """
 
     def __init__(self, kernel_size: IntPair = 2) -> None:
         self.kernel_size = kernel_size
 
-    def forward(self, x, weight, bias):
+    def forward(self, ctx, x, weight, bias):
         check_float_input(x, "subsample2d input x", 4)
         kh, kw = as_pair(self.kernel_size, "kernel_size", 1)
-        n, c, h, w = x.shape
+        c, h, w = x.shape[1:]
         for name, p in (("weight", weight), ("bias", bias)):
             if tuple(p.shape) != (c,):
                 raise ValueError(f"subsample2d {name} must have shape ({c},) (one per channel), got {tuple(p.shape)}")
@@ -249,39 +251,54 @@ class Subsample2d(Function):
                 raise TypeError(f"subsample2d {name} dtype {p.dtype} differs from the input's {x.dtype}")
         if kh > h or kw > w:
             raise ValueError(f"subsample2d kernel {(kh, kw)} is larger than the input {(h, w)}")
+        ctx.k, ctx.x_shape = (kh, kw), x.shape
+        return super().forward(ctx, x, weight, bias)  # forward_cpu or forward_gpu
+
+    def forward_cpu(self, ctx, x, weight, bias):
+        (kh, kw), (n, c, h, w) = ctx.k, x.shape
+        x = np.ascontiguousarray(x)
+        block_sum = np.empty((n, c, h // kh, w // kw), dtype=x.dtype)
+        y = np.empty_like(block_sum)
+        kernel = _kernels_cpu.pick(_kernels_cpu.subsample_forward, x.size)
+        kernel(x, kh, kw, np.ascontiguousarray(weight), np.ascontiguousarray(bias), block_sum, y)
+        ctx.save_for_backward(block_sum, weight)
+        return y
+
+    def forward_gpu(self, ctx, x, weight, bias):
+        (kh, kw), (n, c, h, w) = ctx.k, x.shape
         oh, ow = h // kh, w // kw
-        self.weight, self.x_shape, self.k = weight, x.shape, (kh, kw)
-        if get_array_module(x) is np:  # one Numba pass: block sums and the scaled output
-            from . import _kernels_cpu
+        block_sum = x[:, :, : oh * kh, : ow * kw].reshape(n, c, oh, kh, ow, kw).sum(axis=(3, 5))
+        ctx.save_for_backward(block_sum, weight)
+        return block_sum * weight[:, None, None] + bias[:, None, None]
 
-            x = np.ascontiguousarray(x)
-            self.block_sum = np.empty((n, c, oh, ow), dtype=x.dtype)
-            y = np.empty_like(self.block_sum)
-            kernel = _kernels_cpu.pick(_kernels_cpu.subsample_forward, x.size)
-            kernel(x, kh, kw, np.ascontiguousarray(weight), np.ascontiguousarray(bias), self.block_sum, y)
-            return y
-        self.block_sum = x[:, :, : oh * kh, : ow * kw].reshape(n, c, oh, kh, ow, kw).sum(axis=(3, 5))
-        return self.block_sum * weight[:, None, None] + bias[:, None, None]
+    def backward_cpu(self, ctx, gy):
+        block_sum, weight = ctx.saved_tensors
+        gx = None
+        if ctx.needs_input_grad[0]:
+            gx = np.empty(ctx.x_shape, dtype=gy.dtype)
+            kernel = _kernels_cpu.pick(_kernels_cpu.subsample_backward, gx.size)
+            kernel(np.ascontiguousarray(gy), np.ascontiguousarray(weight), ctx.k[0], ctx.k[1], gx)
+        return (gx,) + self._parameter_grads(ctx, gy, block_sum)
 
-    def backward(self, gy):
-        xp = get_array_module(gy)
-        (kh, kw), (n, c, h, w) = self.k, self.x_shape
+    def backward_gpu(self, ctx, gy):
+        block_sum, weight = ctx.saved_tensors
+        (kh, kw), (n, c, h, w) = ctx.k, ctx.x_shape
         oh, ow = gy.shape[2:]
         gx = None
-        if self.needs_grad(0) and xp is np:
-            from . import _kernels_cpu
-
-            gx = np.empty(self.x_shape, dtype=gy.dtype)
-            kernel = _kernels_cpu.pick(_kernels_cpu.subsample_backward, gx.size)
-            kernel(np.ascontiguousarray(gy), np.ascontiguousarray(self.weight), kh, kw, gx)
-        elif self.needs_grad(0):
-            g_block = (gy * self.weight[:, None, None])[:, :, :, None, :, None]
-            gx = xp.zeros(self.x_shape, dtype=gy.dtype)
+        if ctx.needs_input_grad[0]:
+            xp = get_array_module(gy)
+            g_block = (gy * weight[:, None, None])[:, :, :, None, :, None]
+            gx = xp.zeros(ctx.x_shape, dtype=gy.dtype)
             gx[:, :, : oh * kh, : ow * kw] = xp.broadcast_to(g_block, (n, c, oh, kh, ow, kw)).reshape(
                 n, c, oh * kh, ow * kw)
-        gw = (gy * self.block_sum).sum(axis=(0, 2, 3)) if self.needs_grad(1) else None
-        gb = gy.sum(axis=(0, 2, 3)) if self.needs_grad(2) else None
-        return gx, gw, gb
+        return (gx,) + self._parameter_grads(ctx, gy, block_sum)
+
+    @staticmethod
+    def _parameter_grads(ctx, gy: Any, block_sum: Any) -> tuple[Any, Any]:
+        """The weight's and bias's gradients, ``(C,)`` each (None where not needed): xp-generic sums."""
+        gw = (gy * block_sum).sum(axis=(0, 2, 3)) if ctx.needs_input_grad[1] else None
+        gb = gy.sum(axis=(0, 2, 3)) if ctx.needs_input_grad[2] else None
+        return gw, gb
 
 
 def subsample2d(x: Any, weight: Any, bias: Any, kernel_size: IntPair = 2) -> Tensor:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..backend import device_of, get_array_module, to_device
-from ..functions import _kernels_gpu
+from ..functions.sgd_update import sgd_update
 from ..tensor import Tensor
 
 
@@ -83,24 +83,10 @@ class SGD(Optimizer):
             if p.grad is None:
                 continue
             st = self._state_on_device(p, st)
-            if _kernels_gpu.handles(p.data, p.grad, st.get("velocity")):  # one fused CUDA kernel per parameter
-                velocity = _kernels_gpu.sgd_step(p.data, p.grad, self.lr, self.weight_decay, self.momentum,
-                                                 self.nesterov, st.get("velocity"))
-                if velocity is not None:
-                    st["velocity"] = velocity
-                continue
-            g = p.grad
-            if self.weight_decay:
-                g = g + self.weight_decay * p.data
-            if self.momentum:
-                v = st.get("velocity")
-                if v is None:
-                    v = st["velocity"] = g.copy()
-                else:
-                    v *= self.momentum
-                    v += g
-                g = g + self.momentum * v if self.nesterov else v
-            p.data -= self.lr * g
+            velocity = sgd_update(p.data, p.grad, st.get("velocity"), self.lr, self.momentum, self.weight_decay,
+                                  self.nesterov)  # NumPy code on the CPU, one fused CUDA kernel on the GPU
+            if velocity is not None:
+                st["velocity"] = velocity
 
 
 class Adam(Optimizer):

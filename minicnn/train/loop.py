@@ -323,6 +323,10 @@ class Trainer:
     def evaluate(self, loader: Any) -> dict[str, dict[str, Any]]:
         """Mean cross-entropy, accuracy, predictions and labels per task over ``loader`` (eval mode, no graph).
 
+        With ``config.threads > 1`` (CPU) each batch is split over the training's model
+        replicas, one slice per thread (:meth:`minicnn.parallel.DataParallel.map`): the
+        metrics equal the one-thread evaluation's up to float rounding.
+
         Returns:
             ``{task: {"loss": float, "acc": float, "pred": (N,) int64, "true": (N,) int64}}``.
         """
@@ -334,14 +338,17 @@ class Trainer:
         try:
             with no_grad():
                 for batch in loader:
-                    outputs = self._outputs(batch.x)
-                    n = int(outputs[0].shape[0])
-                    for i, (task, logits) in enumerate(zip(self.tasks, outputs)):
-                        y = batch.labels[task.label]
-                        loss_sums[i] += float(cross_entropy(logits, y).item()) * n
-                        preds[i].append(backend.to_numpy(logits.data.argmax(axis=1)).astype(np.int64))
-                        trues[i].append(backend.to_numpy(y).astype(np.int64))
-                    total += n
+                    if self.parallel is None:
+                        parts = [self._evaluate_part(self.model, batch, slice(None))]
+                    else:
+                        parts = self.parallel.map(lambda replicas, part: self._evaluate_part(replicas[0], batch, part),
+                                                  len(batch.x))
+                    for n, losses, part_preds, part_trues in parts:  # in slice order
+                        loss_sums += losses
+                        for i in range(len(self.tasks)):
+                            preds[i].append(part_preds[i])
+                            trues[i].append(part_trues[i])
+                        total += n
         finally:
             self.model.train()
         if total == 0:
@@ -352,6 +359,20 @@ class Trainer:
             out[task.name] = {"loss": float(loss_sums[i] / total), "acc": float((pred == true).mean()),
                               "pred": pred, "true": true}
         return out
+
+    def _evaluate_part(self, model: nn.Module, batch: Any, part: slice
+                       ) -> tuple[int, np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """``model`` on the rows ``part`` of ``batch``: (rows, summed cross-entropy per task, predictions, labels)."""
+        outputs = self._outputs(batch.x[part], model)
+        n = int(outputs[0].shape[0])
+        losses = np.zeros(len(self.tasks))
+        preds, trues = [], []
+        for i, (task, logits) in enumerate(zip(self.tasks, outputs)):
+            y = batch.labels[task.label][part]
+            losses[i] = float(cross_entropy(logits, y).item()) * n
+            preds.append(backend.to_numpy(logits.data.argmax(axis=1)).astype(np.int64))
+            trues.append(backend.to_numpy(y).astype(np.int64))
+        return n, losses, preds, trues
 
     def _keep_if_best(self, row: dict[str, Any]) -> None:
         """Save the model as best.npz when its mean validation accuracy beats the best so far."""

@@ -37,6 +37,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from minicnn import backend
 from minicnn.functions import _kernels_gpu
 from minicnn.functions import _kernels_gpu_src as src
 
@@ -164,11 +165,13 @@ class CpuKernelLibrary:
         self._library = ctypes.CDLL(str(path))
         self.kernels = {name: CpuKernel(getattr(self._library, f"shim_{name}"), name, params, element)
                         for name, params in kernels.items()}
+        self.launched: set[str] = set()  # names of the kernels looked up so far, for tests that a path ran
 
     def kernel(self, name: str) -> CpuKernel:
-        """The kernel ``name`` (KeyError naming the ones there are)."""
+        """The kernel ``name`` (KeyError naming the ones there are); its name joins ``launched``."""
         if name not in self.kernels:
             raise KeyError(f"no kernel {name!r} in {self.path.name}; it has {sorted(self.kernels)}")
+        self.launched.add(name)
         return self.kernels[name]
 
 
@@ -271,12 +274,9 @@ def numpy_as_cupy(seed: int) -> types.SimpleNamespace:
     return fake
 
 
-def _numpy_handles(*arrays: Any) -> bool:
-    """:func:`minicnn.functions._kernels_gpu.handles` for NumPy arrays: one dtype, float32 or float64."""
-    present = [a for a in arrays if a is not None]
-    return (bool(present) and all(isinstance(a, np.ndarray) for a in present)
-            and present[0].dtype.name in _kernels_gpu.SUPPORTED_DTYPES
-            and all(a.dtype == present[0].dtype for a in present))
+def _numpy_on_gpu(*arrays: Any) -> bool:
+    """:func:`minicnn.backend.on_gpu` that also claims NumPy float32 and float64 arrays for the GPU side."""
+    return any(isinstance(a, np.ndarray) and a.dtype.name in DTYPES for a in arrays)
 
 
 @contextlib.contextmanager
@@ -287,9 +287,10 @@ def kernels_on_cpu(libraries: dict[str, CpuKernelLibrary], seed: int = 0,
     Args:
         libraries: from :func:`build_minicnn_kernels`.
         seed: of the uniform draws that replace ``cupy.random.random`` (dropout).
-        claim_numpy_arrays: also make ``_kernels_gpu.handles`` accept NumPy float arrays, so the
-            ops whose GPU branch asks only ``handles`` (LRN, cross-entropy, SGD) take that
-            branch on the CPU: the CUDA kernels behind the ops' own glue code.
+        claim_numpy_arrays: also make :func:`minicnn.backend.on_gpu` (the one place ops choose
+            their side) claim NumPy float arrays, so every op runs its ``forward_gpu`` /
+            ``backward_gpu`` (and SGD its GPU update) on the CPU: the CUDA kernels behind the
+            ops' own GPU code.
     """
     fake_cupy = numpy_as_cupy(seed)  # one generator for the whole block: successive draws differ
     replaced = {
@@ -297,13 +298,15 @@ def kernels_on_cpu(libraries: dict[str, CpuKernelLibrary], seed: int = 0,
         "_raw_kernel": lambda name, dtype_name: libraries[dtype_name].kernel(name),
         "_elementwise": lambda name: CpuElementwise(name, libraries),
     }
-    if claim_numpy_arrays:
-        replaced["handles"] = _numpy_handles
     saved = {name: getattr(_kernels_gpu, name) for name in replaced}
+    saved_on_gpu = backend.on_gpu
     try:
         for name, value in replaced.items():
             setattr(_kernels_gpu, name, value)
+        if claim_numpy_arrays:
+            backend.on_gpu = _numpy_on_gpu
         yield
     finally:
+        backend.on_gpu = saved_on_gpu
         for name, value in saved.items():
             setattr(_kernels_gpu, name, value)

@@ -6,6 +6,8 @@ shapes (kernel, stride, padding, odd sizes, ceil mode) in float32 and float64.
 Covered: all raw kernels (im2col, col2im, max/avg pooling forward and backward, LRN forward and
 backward, softmax cross-entropy forward and backward) and all element-wise ones (ReLU, dropout,
 SGD with and without momentum). None uses shared memory or __syncthreads, which the shim refuses.
+With ``claim_numpy_arrays`` every op runs its ``forward_gpu`` / ``backward_gpu`` on these kernels,
+so each op's two sides are compared through the op itself.
 """
 import itertools
 
@@ -17,6 +19,7 @@ from minicnn import functions as F
 from minicnn.functions import _im2col, _kernels_gpu, lrn, pool
 from minicnn.functions.activation import Dropout
 from minicnn.functions.loss import CrossEntropy
+from minicnn.tensor import Context
 from tests.minicnn import cuda_cpu_shim as shim
 
 pytestmark = pytest.mark.skipif(shim.gxx_path() is None,
@@ -79,9 +82,11 @@ def test_im2col_and_col2im_equal_the_numpy_path(dtype, on_cpu):
         x = randn(2, 3, *settings["size"], seed=i, dtype=dtype)
         cols = _kernels_gpu.im2col(x, win)
         np.testing.assert_array_equal(cols, _im2col.im2col_xp(x, win), err_msg=str(settings))  # a copy: exact
-        np.testing.assert_array_equal(cols, _im2col.im2col(x, win), err_msg=str(settings))  # the Numba kernel too
+        np.testing.assert_array_equal(cols, _im2col.im2col_cpu(x, win), err_msg=str(settings))  # the Numba twin too
         upstream = randn(*cols.shape, seed=i + 1, dtype=dtype)
-        close(_kernels_gpu.col2im(upstream, win, 3), _im2col.col2im_xp(upstream, win, 3), dtype, str(settings))
+        x_grad = _kernels_gpu.col2im(upstream, win, 3)
+        close(x_grad, _im2col.col2im_xp(upstream, win, 3), dtype, str(settings))
+        close(x_grad, _im2col.col2im_cpu(upstream, win, 3), dtype, str(settings))
 
 
 # ------------------------------------------------------------------- pooling
@@ -102,18 +107,18 @@ def test_max_pool_forward_and_backward_equal_the_numpy_path(dtype, on_cpu):
     for i, (settings, win) in enumerate(window_settings(True)):
         for kind, x in pooling_inputs((2, 3, *settings["size"]), i, dtype).items():
             label = f"{settings} {kind}"
-            y, offset = _kernels_gpu.max_pool_forward(x, win)
-            y_ref, offset_ref = pool.max_pool_forward_xp(x, win)
+            y, argmax = _kernels_gpu.max_pool_forward(x, win)
+            y_ref, argmax_ref = pool.max_pool_forward_xp(x, win)
             np.testing.assert_array_equal(y, y_ref, err_msg=label)  # NaN where NumPy has NaN
-            np.testing.assert_array_equal(offset, offset_ref, err_msg=label)
+            np.testing.assert_array_equal(argmax, argmax_ref, err_msg=label)
             upstream = randn(*y.shape, seed=i, dtype=dtype)
-            close(_kernels_gpu.max_pool_backward(upstream, offset, win),
-                  pool.max_pool_backward_xp(upstream, offset_ref, win), dtype, label)
-            if kind != "nan":  # the Function's CPU path (Numba) routes the gradient to the same pixels
-                xt = Tensor(x, requires_grad=True)
-                options = {k: v for k, v in settings.items() if k != "size"}
-                F.max_pool2d(xt, **options).backward(upstream)
-                close(_kernels_gpu.max_pool_backward(upstream, offset, win), xt.grad, dtype, label)
+            x_grad = _kernels_gpu.max_pool_backward(upstream, argmax, win)
+            close(x_grad, pool.max_pool_backward_xp(upstream, argmax_ref, win), dtype, label)
+            xt = Tensor(x, requires_grad=True)  # the op's CPU side (Numba): the same argmax, the same gradient
+            y_cpu = F.max_pool2d(xt, **{k: v for k, v in settings.items() if k != "size"})
+            np.testing.assert_array_equal(y_cpu._ctx.ctx.saved_tensors[0], argmax, err_msg=label)
+            y_cpu.backward(upstream)
+            close(x_grad, xt.grad, dtype, label)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -162,11 +167,33 @@ def test_lrn_kernels_equal_the_numpy_path(dtype, libraries):
             libraries, lambda t: F.local_response_norm(t, size, 0.3, beta, 1.5, alpha_over_size), [x], dtype, label)
 
 
-def test_lrn_takes_the_kernel_path_when_claimed(libraries):
-    fn = lrn.LocalResponseNorm(3)
+def test_claimed_ops_run_their_gpu_kernels(libraries):
+    for library in libraries.values():
+        library.launched.clear()
     with shim.kernels_on_cpu(libraries, claim_numpy_arrays=True):
-        fn.apply_to(Tensor(randn(1, 4, 2, 2)))
-    assert fn.gpu_kernel  # the comparison above really ran the CUDA code
+        run_op(lambda t: F.local_response_norm(F.max_pool2d(F.conv2d(t, t[:2, :, :2, :2]), 2), 3), [randn(2, 4, 5, 5)],
+               seed=0)
+    assert libraries["float64"].launched >= {"im2col", "col2im", "max_pool_forward", "max_pool_backward",
+                                             "lrn_forward", "lrn_backward"}
+
+
+# Ops whose both sides are compared through the op: (name, function of Tensors, input shapes).
+OPS = [
+    ("conv2d", lambda x, w, b: F.conv2d(x, w, b, 1, 1), [(2, 3, 6, 5), (4, 3, 3, 3), (4,)]),
+    ("conv2d_same_stride", lambda x, w: F.conv2d(x, w, None, (2, 1), "same"), [(2, 2, 7, 6), (3, 2, 3, 2)]),
+    ("max_pool2d", lambda x: F.max_pool2d(x, 3, 2, 1, True), [(2, 3, 7, 6)]),
+    ("avg_pool2d", lambda x: F.avg_pool2d(x, 3, 2, 1, True, False), [(2, 3, 7, 6)]),
+    ("subsample2d", lambda x, w, b: F.subsample2d(x, w, b, 2), [(2, 3, 7, 6), (3,), (3,)]),
+    ("relu", F.relu, [(3, 4, 5)]),
+    ("dropout", lambda x: F.dropout(x, 0.4, rng=np.random.default_rng(0)), [(4, 50)]),  # the shim draws from seed 0 too
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, op, shapes", OPS, ids=[o[0] for o in OPS])
+def test_each_ops_gpu_side_equals_its_cpu_side(name, op, shapes, dtype, libraries):
+    arrays = [randn(*shape, seed=k, dtype=dtype) for k, shape in enumerate(shapes)]
+    assert_kernels_equal_numpy(libraries, op, arrays, dtype, name)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -203,10 +230,10 @@ def test_dropout_kernel_equals_the_numpy_path(dtype, p, libraries):
     x = randn(4, 300, seed=2, dtype=dtype)
     with shim.kernels_on_cpu(libraries, seed=7):  # cupy.random.random draws from default_rng(7)
         y, mask = _kernels_gpu.dropout_forward(x, p)
-    reference = Dropout(p, training=True, rng=np.random.default_rng(7))
-    np.testing.assert_array_equal(y, reference.forward(x))
+    ctx = Context([True])
+    np.testing.assert_array_equal(y, Dropout(p, training=True, rng=np.random.default_rng(7)).forward_cpu(ctx, x))
     if p:
-        np.testing.assert_array_equal(mask, reference.mask)
+        np.testing.assert_array_equal(mask, ctx.saved_tensors[0])
         assert 0 < (mask == 0).mean() < 1
 
 

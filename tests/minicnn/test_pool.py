@@ -130,17 +130,45 @@ def test_avg_pool_equals_naive_and_torch(backend, case, count_include_pad):
                             count_include_pad=count_include_pad)
 
 
+def saved_argmax(y):
+    """The argmax a max-pool output's Function saved for backward (its Context's one saved array)."""
+    (argmax,) = y._ctx.ctx.saved_tensors
+    return to_numpy(argmax)
+
+
 @settings(max_examples=25, deadline=None)
 @given(pool_cases())
-def test_max_pool_numba_and_slicing_paths_agree(case):
+def test_max_pool_kernel_and_slicing_reference_agree(case):
     x, (kernel, stride, padding, ceil_mode), rng = case
-    fn = pool.MaxPool2d(kernel, stride, padding, ceil_mode)
-    y = fn.forward(x)
+    y = max_pool2d(leaf(x), kernel, stride, padding, ceil_mode)
     win = pool.pool_window(x, kernel, stride, padding, ceil_mode)
-    y_xp, offset = pool.max_pool_forward_xp(x, win)
-    np.testing.assert_array_equal(y, y_xp)
+    y_xp, argmax = pool.max_pool_forward_xp(x, win)
+    np.testing.assert_array_equal(y.data, y_xp)
+    np.testing.assert_array_equal(saved_argmax(y), argmax)
     upstream = rng.standard_normal(y.shape)
-    np.testing.assert_allclose(fn.backward(upstream), pool.max_pool_backward_xp(upstream, offset, win), rtol=1e-12)
+    y.backward(upstream)
+    np.testing.assert_allclose(y._ctx.inputs[0].grad, pool.max_pool_backward_xp(upstream, argmax, win), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kernel, stride, padding, ceil_mode", [g for g in GRID if g[2] != "same"], ids=str)
+def test_max_pool_saves_torch_return_indices(kernel, stride, padding, ceil_mode, backend):
+    """Both devices save the flat index h*W + w of each window's winner: PyTorch's return_indices."""
+    x = np.random.default_rng(22).integers(0, 4, (2, 3, 7, 6)).astype(np.float64)  # many ties
+    x[0, 1] = -np.inf
+    y = max_pool2d(leaf(x, backend), kernel, stride, padding, ceil_mode)
+    torch_padding = 0 if padding == "valid" else padding
+    _, indices = F.max_pool2d(torch.tensor(x), kernel, stride, torch_padding, ceil_mode=ceil_mode,
+                              return_indices=True)
+    np.testing.assert_array_equal(saved_argmax(y), indices.numpy())
+    assert saved_argmax(y).dtype == np.int32
+
+
+def test_max_pool_without_gradient_saves_nothing(backend):
+    x = Tensor(to_device(distinct((1, 2, 6, 6), seed=23), backend))
+    fn = pool.MaxPool2d(3, 2, 1)
+    y = fn.apply_to(x)
+    assert y._ctx is None and fn.ctx is None
+    np.testing.assert_array_equal(to_numpy(y.data), max_pool2d_naive(to_numpy(x.data), 3, 2, 1))
 
 
 def test_max_pool_ties_go_to_first_maximum_like_torch(backend):

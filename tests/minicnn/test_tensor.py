@@ -109,12 +109,13 @@ def test_gradcheck_catches_a_wrong_backward():
     from minicnn.tensor import Function
 
     class WrongSquare(Function):
-        def forward(self, x):
-            self.x = x
+        def forward(self, ctx, x):
+            ctx.save_for_backward(x)
             return x * x
 
-        def backward(self, g):
-            return g * self.x  # should be 2 * x
+        def backward(self, ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * x  # should be 2 * x
 
     x = t64(4)
     with pytest.raises(AssertionError, match="gradient check failed"):
@@ -149,15 +150,84 @@ def test_to_cpu_is_identity_and_gpu_without_cupy_names_the_fix():
 
 
 def test_backward_frees_saved_arrays_and_refuses_a_second_pass():
-    """Each Function drops what it saved once its backward ran, like PyTorch without retain_graph."""
+    """Each Function drops its Context once its backward ran, like PyTorch without retain_graph."""
     x = Tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
     y = (x * x).sum()
     y.backward()
     mul = y._ctx.inputs[0]._ctx
-    assert mul.released and set(vars(mul)) == {"inputs", "released"}
+    assert mul.released and mul.ctx is None and set(vars(mul)) == {"inputs", "ctx", "released"}
     with pytest.raises(RuntimeError, match="a second time"):
         y.backward()
     np.testing.assert_allclose(x.grad, 2 * x.data)
+
+
+def test_release_keeps_the_constructor_settings():
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    y = x.sum(axis=1, keepdims=True)
+    fn = y._ctx
+    assert fn.ctx.needs_input_grad == (True,) and fn.ctx.in_shape == (2, 3)
+    y.backward(np.ones((2, 1)))
+    assert fn.released and fn.ctx is None and (fn.axis, fn.keepdims) == (1, True)
+
+
+def test_forward_gets_needs_input_grad_on_its_context():
+    from minicnn.tensor import Function, no_grad
+
+    seen = []
+
+    class Probe(Function):
+        def forward(self, ctx, a, b):
+            seen.append(ctx.needs_input_grad)
+            return a + b
+
+        def backward(self, ctx, g):
+            return g, g
+
+    a, b = Tensor(np.ones(2), requires_grad=True), Tensor(np.ones(2))
+    Probe().apply_to(a, b)
+    with no_grad():
+        Probe().apply_to(a, b)
+    Probe().apply_to(b, 2.0)
+    assert seen == [(True, False), (False, False), (False, False)]
+
+
+def test_a_function_is_one_graph_node():
+    from minicnn.functions.arith import Mul
+
+    fn, x = Mul(), Tensor(np.ones(2), requires_grad=True)
+    fn.apply_to(x, x)
+    with pytest.raises(RuntimeError, match="already applied"):
+        fn.apply_to(x, x)
+
+
+def test_no_op_stores_per_call_state_on_itself():
+    """Forward keeps what one call computes on its Context: after a whole network's forward and
+    backward, each Function holds only its constructor settings and the graph bookkeeping."""
+    import inspect
+
+    from minicnn import functions as F
+
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 3, 8, 8)), requires_grad=True)
+    w, b = Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True), Tensor(np.zeros(4), requires_grad=True)
+    h = F.relu(F.conv2d(x, w, b, 1, 1))
+    h = F.local_response_norm(F.max_pool2d(h, 2), 3)
+    h = F.batch_norm(F.avg_pool2d(h, 2), training=True)
+    h = F.dropout(F.tanh(F.sigmoid(F.flatten(h))), 0.5, rng=np.random.default_rng(1))
+    logits = F.linear(h, Tensor(rng.standard_normal((3, 16)), requires_grad=True))
+    loss = F.cross_entropy(logits, np.array([0, 2])) + (F.log_softmax(logits).exp() ** 2).mean()
+    functions, stack = [], [loss._ctx]
+    while stack:
+        fn = stack.pop()
+        if fn is not None and fn not in functions:
+            functions.append(fn)
+            stack.extend(i._ctx for i in fn.inputs)
+    loss.backward()
+    assert len({type(fn) for fn in functions}) >= 15
+    for fn in functions:
+        settings = set(inspect.signature(type(fn).__init__).parameters) - {"self"}
+        stored = set(vars(fn)) - {"inputs", "ctx", "released"}
+        assert fn.released and stored <= settings | {"a", "before", "after"}, (type(fn).__name__, stored)
 
 
 def test_graph_keeps_computed_inputs_as_nodes_without_data():
