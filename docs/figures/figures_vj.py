@@ -188,7 +188,7 @@ def figure_haar_first_features(out_dir: Path) -> Path:
 
 
 def figure_haar_first_features_vj(out_dir: Path) -> Path:
-    """The same for the cascade vj ships (``vj/data/frontalface_vj.xml``, trained by ``vj train``)."""
+    """The same for the cascade vj ships (``vj/data/haarcascades/frontalface_vj.xml``, trained by ``vj train``)."""
     return first_stage_on_face(vj.load_cascade(None), "vj's frontalface_vj.xml", out_dir / "haar_first_features_vj.png")
 
 
