@@ -48,6 +48,7 @@ from minicnn.train.config import Task, TrainConfig
 from minicnn.train.loop import Trainer
 from minicnn.train.report import balanced_class_weights, write_json
 from minicnn.train.step import NonFiniteLossError
+from .diagnose import DiagnosticsRecorder
 from .weighting import TaskWeighting
 
 BINS = {"paper": "paper", "authors-code": "code"}
@@ -60,7 +61,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "decay_steps": 5000, "warmup_epochs": 0.0, "min_lr_factor": 0.0, "device": "cpu", "limit": None,
     "bins": "paper", "augment": False, "stretch": False, "class_weights": "none", "init": "paper",
     "dropout": None, "steps_per_epoch": None, "workers": None, "threads": None, "no_progress": False,
-    "loss_over_classes": False, "patience": None, "photo_augment": False,
+    "loss_over_classes": False, "patience": None, "photo_augment": False, "diagnostics_epochs": None,
 }
 
 
@@ -148,6 +149,9 @@ def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
       help="also zoom, shift, rotate, blur, JPEG-compress and relight each training face as real photos vary "
            "(facestack.data.photo_augment; implies --augment, replaces its padded crop)")
     a("--patience", type=int, help="stop once the best mean validation accuracy is this many epochs old")
+    a("--diagnostics-epochs", type=int, metavar="N",
+      help="write per-layer activation and gradient statistics (diagnostics.csv) before training and after "
+           "each of the first N epochs, on a fixed validation batch (facestack/train/diagnose.py)")
     a("--stretch", action=argparse.BooleanOptionalAction, default=None, help="min-max stretch each image (authors' code)")
     a("--class-weights", choices=("none", "balanced"), help="cross-entropy class weights from the training labels")
     a("--bins", choices=tuple(BINS), help="age bins: the text's [0,30] [31,45] [46,60] [61,100] or the code's")
@@ -175,13 +179,15 @@ NUMERIC_SETTINGS: dict[str, tuple[bool, float | None, float | None, float | None
     "workers": (True, 1, 1024, None, True), "threads": (True, 1, 1024, None, True),
     "patience": (True, 1, None, None, True), "weighting_lr": (False, None, 100.0, 0.0, True),
     "width": (True, 1, 8, None, True),  # multitask: 8 is already 64 times the paper's conv work
+    "diagnostics_epochs": (True, 1, 10_000, None, True),
 }
 #: Settings that must be true or false (or unset).
 BOOLEAN_SETTINGS = ("augment", "photo_augment", "stretch", "best", "no_progress", "loss_over_classes")
 #: What a Trainer checkpoint's meta entry holds (checked before a resumed run reads its data).
 CHECKPOINT_KEYS = ("format", "epoch", "step", "best", "history", "step_log", "tasks", "config")
 #: Files a run writes into its folder; a new run refuses a folder holding any of them.
-RUN_FILES = ("checkpoint.npz", "best.npz", "model.npz", "log.csv", "steps.csv", "results.json", "settings.json")
+RUN_FILES = ("checkpoint.npz", "best.npz", "model.npz", "log.csv", "steps.csv", "results.json", "settings.json",
+             "diagnostics.csv")
 
 
 def validate_settings(settings: argparse.Namespace, parser: argparse.ArgumentParser, given: set[str],
@@ -420,8 +426,19 @@ def _run(experiment: Experiment, argv: list[str], command_line: list[str]) -> in
     write_json(record, out / "settings.json")
     title = f"{experiment.script} ({settings.preset})"
     print(f"{title}: {model.num_parameters():,} parameters, {steps} steps/epoch, run folder {out}")
+    diagnostics = None
+    if getattr(settings, "diagnostics_epochs", None):
+        diagnostics = DiagnosticsRecorder(model, tasks, val, out, settings.diagnostics_epochs, settings.device)
+        if not resuming:
+            diagnostics.measure(0)
+
+    def on_epoch_end(row: dict[str, Any]) -> None:
+        print(_epoch_line(row, tasks, settings.epochs), flush=True)
+        if diagnostics is not None:
+            diagnostics.measure(int(row["epoch"]))
+
     trainer = Trainer(model, tasks, config, out, weighting, title=title, progress=not settings.no_progress,
-                      on_epoch_end=lambda row: print(_epoch_line(row, tasks, settings.epochs), flush=True))
+                      on_epoch_end=on_epoch_end)
     try:
         results = trainer.fit(train, val, test, resume=resuming)
     except NonFiniteLossError as error:

@@ -100,3 +100,17 @@ def test_lenet_age_resumes_to_the_same_weights(utkface_dir, cache_dir, tmp_path)
     a, b = load_arrays(straight / "model.npz"), load_arrays(interrupted / "model.npz")
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     assert len(read_csv(interrupted / "log.csv")) == 2
+
+
+def test_lenet_age_writes_its_diagnostics_for_a_short_run(utkface_dir, cache_dir, tmp_path):
+    """--diagnostics-epochs: per-layer activation and gradient rows before training and after each epoch."""
+    out = tmp_path / "lenet-diagnostics"
+    assert run(lenet_age, utkface_dir, cache_dir, out, "--diagnostics-epochs", "1") == 0
+    rows = read_csv(out / "diagnostics.csv")
+    assert sorted({r["epoch"] for r in rows}) == [0.0, 1.0]  # epoch 2 is past --diagnostics-epochs
+    before = [r for r in rows if r["epoch"] == 0.0]
+    sigmoids = [r for r in before if r["kind"] == "activation" and r["layer"] == "Sigmoid"]
+    grads = [r for r in before if r["kind"] == "gradient"]
+    assert sigmoids and all(0.0 <= r["saturated_fraction"] <= 1.0 for r in sigmoids)  # the text's sigmoid LeNet
+    assert grads and all(r["grad_norm"] >= 0.0 and r["param_norm"] >= 0.0 for r in grads)
+    assert any(r["grad_norm"] > 0.0 for r in grads)
