@@ -166,6 +166,12 @@ class Cascade:
             raise ValueError(f"window_size must be positive (width, height), got {self.window_size}")
         self.window_size = (w, h)
 
+    def __getstate__(self) -> dict:
+        """Pickled state: the fields, without the packed form ``vj.prepared`` keeps on the object."""
+        state = self.__dict__.copy()
+        state.pop("_vj_prepared", None)
+        return state
+
     @property
     def num_stages(self) -> int:
         """Number of stages."""

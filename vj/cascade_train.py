@@ -24,15 +24,20 @@ figures (``StageReport``, with an estimate of the time left) and the whole train
 wall time ``training_seconds`` (resumed sessions added up). Each stage draws its
 negatives from a random generator seeded by ``(seed, stage index)``, so a training interrupted and started again with the same
 settings and data resumes after the last saved stage and ends with the same cascade
-as an uninterrupted one.
+as an uninterrupted one. The sidecar also holds the SHA-256 of the cascade file after and
+before the last save and is renamed into place before the cascade, so a resume knows a
+kill between the two renames (it redoes that stage) from a cascade file someone else
+wrote or changed (refused without ``overwrite``, as is a cascade without a sidecar).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Callable
 
@@ -40,10 +45,11 @@ import numpy as np
 
 from .boost import BoostState, TrainedStump, add_stage, boost_round
 from .cascade import Cascade
+from .cascade_checks import sidecar_problem
 from .detect import STAGE_THRESHOLD_EPS
 from .haar_enum import HaarFeaturePool, enumerate_haar_features
 from .mining import NegativeMiner, NoNegativesLeftError, cascade_accepts
-from .opencv_xml import load_cascade, save_cascade
+from .opencv_xml import parse_cascade, save_cascade
 from .train_features import build_training_set
 
 SIDECAR_SUFFIX = ".train.json"
@@ -55,6 +61,14 @@ class TooFewPositivesError(RuntimeError):
 
 class ResumeMismatchError(ValueError):
     """The output file belongs to a training with other settings or data."""
+
+
+class OutputExistsError(FileExistsError):
+    """The output cascade exists but was not written by this training (refused without ``overwrite``)."""
+
+
+class SidecarError(ValueError):
+    """The ``.train.json`` sidecar is unreadable, not JSON, or holds values of the wrong type or range."""
 
 
 @dataclass(frozen=True)
@@ -257,34 +271,121 @@ def training_memory_bytes(config: CascadeTrainingConfig) -> int:
     return features * n + tables * 4 * (width + 1) * (height + 1) * n + width * height * n
 
 
-def _write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    writer(tmp)
-    os.replace(tmp, path)
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` never holds a partial file: a temporary file
+    in the same folder, flushed to disk, then renamed over ``path`` (removed if anything fails)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
-def _load_resume(out: Path, fingerprint: str) -> tuple[Cascade | None, list[StageReport], float]:
-    """The saved cascade, its stage reports and the training seconds spent so far."""
-    sidecar = out.with_name(out.name + SIDECAR_SUFFIX)
-    if not sidecar.exists() or not out.exists():
+def remove_stale_temporaries(out: Path) -> None:
+    """Delete the temporary files a killed save of ``out`` left (``.OUT.*.tmp`` beside it); a kill cannot
+    clean up after itself, and only ``out``'s own training writes files of that name."""
+    for stale in out.parent.glob(f".{glob_escape(out.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
+    for stale in out.parent.glob(f".{glob_escape(sidecar_path(out).name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def sidecar_path(out: str | os.PathLike) -> Path:
+    """The ``OUT.train.json`` sidecar beside the cascade ``out``."""
+    out = Path(out)
+    return out.with_name(out.name + SIDECAR_SUFFIX)
+
+
+def read_sidecar(path: Path) -> dict:
+    """Read and check a training sidecar, so that no value read from it is used unchecked.
+
+    Returns:
+        The record: ``fingerprint``, ``stages`` (StageReport dicts, numbered 0, 1, ...),
+        ``training_seconds`` and, when written by this version, ``xml_sha256`` and
+        ``previous_xml_sha256`` (the cascade file's hash after / before the last save).
+
+    Raises:
+        SidecarError: unreadable, not JSON (e.g. truncated) or values of the wrong type
+            or range; the message names the file.
+    """
+    try:
+        record = json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SidecarError(f"{path}: not a readable training record ({exc}); delete it, or pass --overwrite "
+                           "to start the training afresh") from None
+    problem = sidecar_problem(record, {f.name: f.type for f in fields(StageReport)})
+    if problem:
+        raise SidecarError(f"{path}: {problem}; delete it, or pass --overwrite to start the training afresh")
+    return record
+
+
+def _load_resume(out: Path, fingerprint: str, overwrite: bool) -> tuple[Cascade | None, list[StageReport], float]:
+    """The saved cascade, its stage reports and the training seconds spent so far (None, [], 0 to start afresh).
+
+    The sidecar is written before the cascade file replaces the last one, with the hash
+    of both, so a kill between the two writes leaves a cascade one stage behind its
+    sidecar: that stage is trained again. A cascade file this training did not write
+    (no sidecar, or a hash it does not know) is not overwritten unless ``overwrite``.
+    """
+    sidecar = sidecar_path(out)
+    if overwrite:
         return None, [], 0.0
-    record = json.loads(sidecar.read_text())
-    if record.get("fingerprint") != fingerprint:
-        raise ResumeMismatchError(f"{out} was written by a training with other settings or data; "
-                                  f"choose another output file or delete {out} and {sidecar}")
-    cascade = load_cascade(out)
-    stages = [StageReport(**s) for s in record["stages"]]
-    if len(stages) != cascade.num_stages:
-        raise ResumeMismatchError(f"{sidecar} lists {len(stages)} stages but {out} has {cascade.num_stages}")
+    if not sidecar.exists():
+        if out.exists():
+            raise OutputExistsError(f"{out} exists and has no {sidecar.name} beside it, so it is not a training "
+                                    "to resume: choose another --out, or pass --overwrite to replace it")
+        return None, [], 0.0
+    record = read_sidecar(sidecar)
+    if record["fingerprint"] != fingerprint:
+        raise ResumeMismatchError(f"{out} was written by a training with other settings or data; choose another "
+                                  f"output file, or pass --overwrite to replace {out} and {sidecar}")
+    try:
+        stages = [StageReport(**s) for s in record["stages"]]
+    except TypeError as exc:
+        raise SidecarError(f"{sidecar}: a stage record lacks a field ({exc}); delete it, or pass --overwrite "
+                           "to start the training afresh") from None
+    if not out.exists():
+        return None, [], 0.0  # killed before the first cascade file landed
+    data = out.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if record.get("xml_sha256") is not None and digest != record["xml_sha256"]:
+        if digest != record.get("previous_xml_sha256"):
+            raise OutputExistsError(f"{out} is not the cascade {sidecar.name} describes (it was changed or "
+                                    "replaced): choose another --out, or pass --overwrite to replace it")
+        stages = stages[:-1]  # killed between the sidecar and the cascade file: redo the last stage
+    cascade = parse_cascade(data, str(out))
+    if not isinstance(cascade, Cascade) or len(stages) != cascade.num_stages:
+        raise ResumeMismatchError(f"{sidecar} lists {len(stages)} stages but {out} has {cascade.num_stages}; "
+                                  "pass --overwrite to start afresh")
+    if not stages:
+        return None, [], 0.0
     return cascade, stages, float(record.get("training_seconds", sum(s.seconds for s in stages)))
 
 
 def _save(out: Path, cascade: Cascade, fingerprint: str, config: CascadeTrainingConfig,
           stages: list[StageReport], stop_reason: str, training_seconds: float) -> None:
-    _write_atomic(out, lambda p: save_cascade(cascade, p))
-    record = {"fingerprint": fingerprint, "config": asdict(config), "stages": [asdict(s) for s in stages],
-              "stop_reason": stop_reason, "training_seconds": training_seconds}
-    _write_atomic(out.with_name(out.name + SIDECAR_SUFFIX), lambda p: p.write_text(json.dumps(record, indent=1)))
+    """Write the cascade and its sidecar, each atomically: the new cascade to a temporary file, then the
+    sidecar (naming the hashes of the new and the current cascade file), then the rename of the cascade."""
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        save_cascade(cascade, tmp)
+        new_digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        old_digest = hashlib.sha256(out.read_bytes()).hexdigest() if out.exists() else None
+        record = {"fingerprint": fingerprint, "config": asdict(config), "stages": [asdict(s) for s in stages],
+                  "stop_reason": stop_reason, "training_seconds": training_seconds, "xml_sha256": new_digest,
+                  "previous_xml_sha256": old_digest if old_digest != new_digest else None}
+        write_atomic(sidecar_path(out), json.dumps(record, indent=1).encode())
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def train_stage(positives: np.ndarray, negatives: np.ndarray, pool: HaarFeaturePool, config: CascadeTrainingConfig,
@@ -320,7 +421,8 @@ def train_stage(positives: np.ndarray, negatives: np.ndarray, pool: HaarFeatureP
 
 
 def train_cascade(positives: np.ndarray, backgrounds: list[np.ndarray], config: CascadeTrainingConfig,
-                  out: str | os.PathLike, progress: ProgressCallback | None = None) -> TrainingResult:
+                  out: str | os.PathLike, progress: ProgressCallback | None = None,
+                  overwrite: bool = False) -> TrainingResult:
     """Train (or resume) a cascade, saving it to ``out`` after every stage.
 
     Args:
@@ -329,6 +431,8 @@ def train_cascade(positives: np.ndarray, backgrounds: list[np.ndarray], config: 
         config: the settings.
         out: the cascade XML file (its sidecar ``out + ".train.json"`` sits beside it).
         progress: optional ``progress(event, info)`` (see ``ProgressCallback``).
+        overwrite: start afresh even if ``out`` exists (otherwise it is resumed, or refused
+            when it is not this training's).
 
     Returns:
         The cascade, its stage figures and the reason training stopped.
@@ -336,6 +440,8 @@ def train_cascade(positives: np.ndarray, backgrounds: list[np.ndarray], config: 
     Raises:
         TooFewPositivesError: fewer than ``min_positives`` positives survive.
         ResumeMismatchError: ``out`` exists from a different training.
+        OutputExistsError: ``out`` exists but no training wrote it (without ``overwrite``).
+        SidecarError: the sidecar is unreadable or holds wrong values.
     """
     positives = np.ascontiguousarray(positives, dtype=np.uint8)
     width, height = config.window_size
@@ -346,7 +452,8 @@ def train_cascade(positives: np.ndarray, backgrounds: list[np.ndarray], config: 
     out = Path(out)
     fingerprint = _fingerprint(config, positives, backgrounds)
     session_start = time.perf_counter()
-    cascade, reports, earlier_seconds = _load_resume(out, fingerprint)
+    cascade, reports, earlier_seconds = _load_resume(out, fingerprint, overwrite)
+    remove_stale_temporaries(out)
     if cascade is None:
         cascade = Cascade((width, height), [], [], feature_set=config.feature_set)
     else:

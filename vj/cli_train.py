@@ -37,6 +37,16 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from .cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, describe, float_in, guarded, int_at_least
+from .sample_files import DEFAULT_MAX_PIXELS
+
+#: Window sides ``vj train`` accepts: 3 px is the smallest window vj's cascade readers and detector take
+#: (a 1-px border around the variance rectangle), 128 px is far above any detector window in use
+#: (OpenCV's are 14 to 60 px) and already needs tens of GB per stage for the full feature set.
+MIN_WINDOW_SIDE, MAX_WINDOW_SIDE = 3, 128
+WINDOW_SIDE = int_at_least(MIN_WINDOW_SIDE, MAX_WINDOW_SIDE, " (window side in pixels: 3 is the smallest a cascade "
+                           "and its features fit, 128 the largest vj trains)")
+
 if TYPE_CHECKING:
     from .cascade_train import CascadeTrainingConfig
     from .positives import SampleReport
@@ -59,15 +69,16 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="folders of chips, each cut by --chip-box")
     p.add_argument("--chip-box", type=_chip_box, default=None, metavar="X,Y,W,H",
                    help="--pos-chips: the face box as fractions of each chip's width and height")
-    p.add_argument("--pos-limit", type=int, default=None, help="read at most this many files per positive source")
+    p.add_argument("--pos-limit", type=int_at_least(1), default=None,
+                   help="read at most this many files per positive source")
     p.add_argument("--mirror", action="store_true", help="add left-right mirrored positives")
-    p.add_argument("--jitter", type=float, default=0.0,
+    p.add_argument("--jitter", type=float_in(0, 1), default=0.0,
                    help="--pos-chips boxes: random shift / shrink by up to this fraction of the side")
-    p.add_argument("--grow", type=float, default=0.0,
+    p.add_argument("--grow", type=float_in(0, 4), default=0.0,
                    help="--pos-chips boxes: the jitter may also enlarge the box by up to this fraction (default 0)")
-    p.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
+    p.add_argument("--rotate", type=float_in(0, 180), default=0.0, metavar="DEG",
                    help="--pos/--pos-chips: turn each face by a random angle in [-DEG, DEG] (default 0)")
-    p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
+    p.add_argument("--blur", type=float_in(0, 100), default=0.0, metavar="SIGMA",
                    help="--pos/--pos-chips: Gaussian blur of random sigma in [0, SIGMA] window px (default 0)")
     p.add_argument("--vec", nargs="*", default=[], metavar="FILE",
                    help="opencv_createsamples .vec files of positives at the window size")
@@ -76,42 +87,54 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--neg", default=None, metavar="DIR", help="folder of face-free background images")
     p.add_argument("--bg", nargs="*", default=[], metavar="FILE",
                    help="opencv_traincascade negative lists: one background image path per line")
-    p.add_argument("--window", type=int, nargs="+", default=[24], metavar="PX",
+    p.add_argument("--window", type=WINDOW_SIDE, nargs="+", default=[24], metavar="PX",
                    help="window side, or width height (default 24)")
-    p.add_argument("-w", "--width", type=int, default=None, help="window width (opencv -w; overrides --window)")
-    p.add_argument("-h", "--height", type=int, default=None, help="window height (opencv -h; overrides --window)")
-    p.add_argument("--stages", "--num-stages", dest="stages", type=int, default=20, help="most stages (default 20)")
-    p.add_argument("--min-hit-rate", type=float, default=0.995, help="per-stage hit rate (default 0.995)")
-    p.add_argument("--max-false-alarm", "--max-false-alarm-rate", dest="max_false_alarm", type=float, default=0.5,
+    p.add_argument("-w", "--width", type=WINDOW_SIDE, default=None, help="window width (opencv -w; overrides --window)")
+    p.add_argument("-h", "--height", type=WINDOW_SIDE, default=None,
+                   help="window height (opencv -h; overrides --window)")
+    p.add_argument("--stages", "--num-stages", dest="stages", type=int_at_least(1, 10_000), default=20,
+                   help="most stages (default 20)")
+    p.add_argument("--min-hit-rate", type=float_in(0, 1, low_open=True), default=0.995,
+                   help="per-stage hit rate (default 0.995)")
+    p.add_argument("--max-false-alarm", "--max-false-alarm-rate", dest="max_false_alarm",
+                   type=float_in(0, 1, low_open=True, high_open=True), default=0.5,
                    help="per-stage false-alarm rate (default 0.5)")
-    p.add_argument("--target-fpr", type=float, default=None,
+    p.add_argument("--target-fpr", type=float_in(0, 1, low_open=True), default=None,
                    help="stop at this overall false-positive rate (default max-false-alarm ** stages)")
-    p.add_argument("--acceptance-ratio-break-value", type=float, default=None, metavar="RATE",
+    p.add_argument("--acceptance-ratio-break-value", type=float_in(-1, 1), default=None, metavar="RATE",
                    help="opencv's stopping rule: stop once the cascade accepts at most this share of "
                    "background windows (or max-false-alarm ** stages, if higher); negative: off, as opencv's -1")
-    p.add_argument("--weight-trim-rate", type=float, default=0.95,
+    p.add_argument("--weight-trim-rate", type=float_in(0, 1), default=0.95,
                    help="Gentle/discrete weight trimming (default 0.95, as opencv; 0 disables)")
     p.add_argument("--bt", default=None, choices=("GAB", "DAB"),
                    help="opencv's boosting type: GAB = --boost gentle, DAB = --boost discrete")
-    p.add_argument("--memory-budget", type=float, default=None, metavar="GB",
+    p.add_argument("--memory-budget", type=float_in(0, 1e6, low_open=True), default=None, metavar="GB",
                    help="refuse to start when a stage's training set would need more than this many GB")
-    p.add_argument("--num-neg", type=int, default=2000, help="negatives mined per stage (default 2000)")
-    p.add_argument("--num-pos", type=int, default=2000,
+    p.add_argument("--num-neg", type=int_at_least(1), default=2000, help="negatives mined per stage (default 2000)")
+    p.add_argument("--num-pos", type=int_at_least(1), default=2000,
                    help="most positives per stage (default 2000): the first of the shuffled positives that the "
                    "cascade still accepts, so this bounds how many different faces training sees")
-    p.add_argument("--min-positives", type=int, default=100, help="stop when fewer positives survive")
-    p.add_argument("--max-weak", "--max-weak-count", dest="max_weak", type=int, default=200,
+    p.add_argument("--min-positives", type=int_at_least(1), default=100, help="stop when fewer positives survive")
+    p.add_argument("--max-weak", "--max-weak-count", dest="max_weak", type=int_at_least(1), default=200,
                    help="most stumps per stage (default 200)")
     p.add_argument("--features", "--mode", dest="features", default="BASIC", choices=("BASIC", "CORE", "ALL"),
                    help="Haar feature set")
-    p.add_argument("--feature-fraction", type=float, default=1.0, help="random fraction of features to use")
+    p.add_argument("--feature-fraction", type=float_in(0, 1, low_open=True), default=1.0,
+                   help="random fraction of features to use")
     p.add_argument("--boost", default="gentle", choices=("gentle", "discrete"), help="AdaBoost variant")
-    p.add_argument("--max-mining-windows", type=int, default=200_000_000,
+    p.add_argument("--max-mining-windows", type=int_at_least(1), default=200_000_000,
                    help="stop when a stage's negatives are not found within this many windows")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--threads", "--num-threads", dest="threads", type=int, default=None, help="Numba threads")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed")
+    p.add_argument("--threads", "--num-threads", dest="threads", type=int_at_least(1), default=None,
+                   help="Numba threads")
     p.add_argument("--verbose", action="store_true", help="print every boosting round")
-    p.add_argument("--out", required=True, help="output cascade XML (resumed if it exists)")
+    p.add_argument("--max-pixels", type=int_at_least(1), default=DEFAULT_MAX_PIXELS,
+                   help="skip background images over this many pixels, before decoding "
+                   f"(default {DEFAULT_MAX_PIXELS:,})")
+    p.add_argument("--out", required=True,
+                   help="output cascade XML (resumed if it exists with its OUT.train.json sidecar)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh, replacing OUT (and its sidecar) even if another training or tool wrote it")
 
 
 #: A positive source an application adds: (label, reader of windows at a window size).
@@ -181,22 +204,40 @@ def _sample_file_positives(args: argparse.Namespace, window: tuple[int, int]) ->
     return parts
 
 
-def _load_bg_lists(files: list[str], window: tuple[int, int]) -> list[np.ndarray]:
-    """The background images of the ``--bg`` lists that are at least as large as the window."""
-    from .sample_files import parse_bg, read_gray_image
+def _load_bg_lists(files: list[str], window: tuple[int, int], max_pixels: int) -> list[np.ndarray]:
+    """The background images of the ``--bg`` lists that are at least as large as the window
+    (unreadable ones and those over ``max_pixels`` are skipped and reported)."""
+    from .sample_files import parse_bg
 
     images = []
     for file in files:
-        listed, grays = parse_bg(file), []
-        for path in listed:
-            try:
-                grays.append(read_gray_image(path))
-            except (OSError, ValueError) as exc:
-                raise ValueError(f"{file}: cannot read {path}: {exc}") from None
+        grays, skipped = _read_grays(parse_bg(file), max_pixels)
         big = [g for g in grays if g.shape[0] >= window[1] and g.shape[1] >= window[0]]
-        print(f"{file}: {len(big)} background images ({len(listed) - len(big)} smaller than the window)")
+        print(f"{file}: {len(big)} background images ({len(skipped)} unreadable or too large, "
+              f"{len(grays) - len(big)} smaller than the window)")
+        _report_skipped(skipped)
         images += big
     return images
+
+
+def _read_grays(paths: list[Path], max_pixels: int) -> tuple[list[np.ndarray], list[str]]:
+    """Decode every image that can be (``vj.sample_files.read_gray_image``); the others' one-line reasons."""
+    from .sample_files import read_gray_image
+
+    grays, skipped = [], []
+    for path in paths:
+        try:
+            grays.append(read_gray_image(path, max_pixels))
+        except (OSError, ValueError) as exc:
+            skipped.append(describe(exc))
+    return grays, skipped
+
+
+def _report_skipped(reasons: list[str]) -> None:
+    for reason in reasons[:5]:
+        print(f"  skipped {reason}")
+    if len(reasons) > 5:
+        print(f"  ... and {len(reasons) - 5} more")
 
 
 def _check_memory_budget(config: CascadeTrainingConfig, budget_gb: float | None) -> None:
@@ -212,24 +253,48 @@ def _check_memory_budget(config: CascadeTrainingConfig, budget_gb: float | None)
                          "or --feature-fraction")
 
 
-def _load_backgrounds(folder: str, window: tuple[int, int]) -> list[np.ndarray]:
-    from .positives import image_files, read_gray
+def _load_backgrounds(folder: str, window: tuple[int, int], max_pixels: int) -> list[np.ndarray]:
+    from .positives import image_files
 
     path = Path(folder)
     if not path.is_dir():
         raise FileNotFoundError(f"background folder not found: {folder}")
-    images, unreadable = [], 0
-    for file in image_files(path):
-        try:
-            images.append(read_gray(file))
-        except (OSError, ValueError):
-            unreadable += 1
+    images, skipped = _read_grays(image_files(path), max_pixels)
     big = [g for g in images if g.shape[0] >= window[1] and g.shape[1] >= window[0]]
-    print(f"{folder}: {len(big)} background images ({unreadable} unreadable, {len(images) - len(big)} smaller "
-          f"than the window)")
+    print(f"{folder}: {len(big)} background images ({len(skipped)} unreadable or too large, "
+          f"{len(images) - len(big)} smaller than the window)")
+    _report_skipped(skipped)
     if not big:
         raise ValueError(f"no usable background image in {folder}")
     return big
+
+
+def check_output_file(out: Path, overwrite: bool) -> None:
+    """Before any work: the cascade's folder exists (created if needed) and is writable, ``out`` is not a
+    folder, and an ``out`` with no training sidecar is not replaced without ``overwrite``.
+
+    Raises:
+        OSError: the folder cannot be created or written in, or ``out`` is a folder.
+        OutputExistsError: ``out`` exists without a sidecar (a cascade no vj training wrote).
+    """
+    import tempfile
+
+    from .cascade_train import OutputExistsError, sidecar_path
+
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; give the cascade file's name")
+    folder = out.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        why = "a file is in the way of that folder" if isinstance(exc, (FileExistsError, NotADirectoryError)) \
+            else exc.strerror or str(exc)
+        raise OSError(f"cannot write the cascade in {folder}: {why}") from None
+    if out.exists() and not overwrite and not sidecar_path(out).exists():
+        raise OutputExistsError(f"{out} exists and has no {sidecar_path(out).name} beside it, so it is not a "
+                                "training to resume: choose another --out, or pass --overwrite to replace it")
 
 
 def _duration(seconds: float) -> str:
@@ -242,26 +307,35 @@ def _duration(seconds: float) -> str:
 
 def run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource] = ()) -> int:
     """Execute ``vj train`` with the parsed ``args`` (and an application's extra positive sources);
-    returns the exit status."""
-    from .cascade_train import CascadeTrainingConfig, ResumeMismatchError, TooFewPositivesError, train_cascade
+    returns the exit status: 0 done, 1 failed, 2 usage error (checked before any work), 130 interrupted
+    (the cascade file then holds the finished stages and the same command resumes)."""
+    return guarded("vj train", lambda parsed: _run(parsed, extra_sources), args)
+
+
+def _run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource]) -> int:
+    from .cascade_train import (CascadeTrainingConfig, OutputExistsError, ResumeMismatchError, SidecarError,
+                                TooFewPositivesError, train_cascade)
 
     if len(args.window) not in (1, 2):
         print("vj train: --window takes one side or a width and a height", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     window = (args.width or args.window[0], args.height or args.window[-1])
     if args.neg is None and not args.bg:
         print("vj train: no negatives: give --neg DIR and / or --bg FILE", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     boost = {"GAB": "gentle", "DAB": "discrete", None: args.boost}[args.bt]
     target = args.target_fpr
     if args.acceptance_ratio_break_value is not None and args.acceptance_ratio_break_value >= 0:
         # opencv stops at this acceptance ratio or at max-false-alarm ** stages, whichever comes first
         target = max(args.acceptance_ratio_break_value, args.max_false_alarm ** args.stages)
-    if args.threads:
-        import numba
-
-        numba.set_num_threads(args.threads)
+    out = Path(args.out)
+    overwrite = bool(getattr(args, "overwrite", False))
     try:
+        check_output_file(out, overwrite)
+        if args.threads:
+            import numba
+
+            numba.set_num_threads(args.threads)
         config = CascadeTrainingConfig(
             window_size=window, num_stages=args.stages, min_hit_rate=args.min_hit_rate,
             max_false_alarm=args.max_false_alarm, target_false_positive_rate=target,
@@ -270,15 +344,22 @@ def run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource] = ()) 
             boost_type=boost, weight_trim_rate=args.weight_trim_rate, max_mining_windows=args.max_mining_windows,
             seed=args.seed)
         _check_memory_budget(config, args.memory_budget)
+    except (OSError, ValueError) as exc:
+        print(f"vj train: {describe(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    max_pixels = getattr(args, "max_pixels", DEFAULT_MAX_PIXELS)
+    try:
         positives = _load_positives(args, window, extra_sources)
-        backgrounds = (_load_backgrounds(args.neg, window) if args.neg else []) + _load_bg_lists(args.bg, window)
+        backgrounds = ((_load_backgrounds(args.neg, window, max_pixels) if args.neg else [])
+                       + _load_bg_lists(args.bg, window, max_pixels))
         if not backgrounds:
             raise ValueError("no usable background image in --neg / --bg")
     except (OSError, ValueError) as exc:
-        print(f"vj train: {exc}", file=sys.stderr)
-        return 2
+        print(f"vj train: {describe(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"{len(positives)} positives, window {window[0]}x{window[1]}, writing {args.out}", flush=True)
     start = time.perf_counter()
+    saved = {"stages": 0}
 
     def progress(event: str, info: dict) -> None:
         elapsed = time.perf_counter() - start
@@ -286,21 +367,32 @@ def run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource] = ()) 
             print(f"  stage {info['stage'] + 1} round {info['round']}: hit {info['hit_rate']:.4f} "
                   f"false alarm {info['false_alarm']:.4f}", flush=True)
         elif event == "stage":
+            saved["stages"] = info["stage"] + 1
             print(f"stage {info['stage'] + 1}: {info['num_weak']} weak, hit {info['hit_rate']:.4f}, false alarm "
                   f"{info['false_alarm']:.4f}, {info['positives']} pos, {info['negatives']} neg mined at "
                   f"{info['negatives_per_second']:.0f}/s (cascade accepted {info['acceptance_before']:.2e} of "
                   f"background windows), stage {info['seconds']:.1f} s, elapsed {elapsed:.0f} s, "
                   f"about {_duration(info['seconds_left'])} left", flush=True)
         elif event == "resume":
+            saved["stages"] = info["stages"]
             print(f"resuming after stage {info['stages']} from {args.out}", flush=True)
         elif event == "stop":
             print(f"stopped: {info['reason']} (elapsed {elapsed:.0f} s; whole training "
                   f"{_duration(info['training_seconds'])}, resumed sessions included)", flush=True)
 
     try:
-        result = train_cascade(positives, backgrounds, config, args.out, progress)
-    except (TooFewPositivesError, ResumeMismatchError, ValueError) as exc:
-        print(f"vj train: {exc}", file=sys.stderr)
-        return 1
+        result = train_cascade(positives, backgrounds, config, out, progress, overwrite=overwrite)
+    except KeyboardInterrupt:
+        if getattr(args, "debug", False):
+            raise
+        kept = f"{out} holds the {saved['stages']} finished stages" if saved["stages"] else "no stage was finished"
+        print(f"vj train: interrupted; {kept}: run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OutputExistsError as exc:
+        print(f"vj train: {describe(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (TooFewPositivesError, ResumeMismatchError, SidecarError, ValueError, OSError) as exc:
+        print(f"vj train: {describe(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
     print(f"wrote {args.out}: {result.cascade.num_stages} stages, {result.cascade.num_weak} weak classifiers")
     return 0

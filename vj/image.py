@@ -1,7 +1,9 @@
 """Input images for the detector: grey-level conversion and OpenCV's bit-exact bilinear resize.
 
 ``to_gray_uint8`` turns any common image array into the 8-bit grey image the cascade
-works on. ``resize_bilinear`` shrinks it exactly as OpenCV 4's
+works on (colour read as RGB); ``bgr_to_gray`` is OpenCV's ``cvtColor(COLOR_BGR2GRAY)``
+for the BGR(A) frames ``cv2.imread`` and ``cv2.VideoCapture`` give, bit for bit.
+``resize_bilinear`` shrinks it exactly as OpenCV 4's
 ``cv2.resize(..., interpolation=cv2.INTER_LINEAR_EXACT)`` does (the interpolation the
 OpenCV cascade detector uses for its image pyramid), so that vj and OpenCV see the
 very same pixels at every scale:
@@ -23,6 +25,9 @@ import numpy as np
 _LUMA_SHIFT = 15
 _LUMA_R, _LUMA_G, _LUMA_B = 9798, 19235, 3735
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+# Largest value accepted in a float (0..1) image: slight overshoot (filtering) is clipped,
+# anything larger means the image is not in 0..1 (most often 0..255).
+FLOAT_IMAGE_MAX = 1.5
 
 
 def to_gray_uint8(image: np.ndarray) -> np.ndarray:
@@ -31,8 +36,8 @@ def to_gray_uint8(image: np.ndarray) -> np.ndarray:
     Args:
         image: ``(H, W)`` grey, ``(H, W, 1)``, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA
             (alpha ignored). dtype uint8 (0..255), uint16 (0..65535, scaled by 255/65535
-            and rounded), or float (0..1, scaled by 255, rounded, clipped); other integer
-            types must already hold 0..255.
+            and rounded), or float (0..1, scaled by 255, rounded and clipped); other
+            integer types must already hold 0..255.
 
     Returns:
         ``(H, W)`` uint8. Colour uses the BT.601 luma weights 0.299 R + 0.587 G + 0.114 B
@@ -41,7 +46,9 @@ def to_gray_uint8(image: np.ndarray) -> np.ndarray:
 
     Raises:
         TypeError: for non-numeric dtypes (bool, complex, object, strings).
-        ValueError: for a wrong number of dimensions or channels, or NaN/inf values.
+        ValueError: for a wrong number of dimensions or channels, NaN/inf values, or a
+            float image with values above ``FLOAT_IMAGE_MAX`` (a float image holding
+            0..255 would otherwise turn white and silently give no detections).
     """
     arr = np.asarray(image)
     if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
@@ -72,10 +79,40 @@ def _to_uint8_levels(arr: np.ndarray) -> np.ndarray:
         finite = np.isfinite(arr)
         if not finite.all():
             raise ValueError(f"image has {arr.size - int(finite.sum())} NaN or infinite values")
+        high = float(arr.max())
+        if high > FLOAT_IMAGE_MAX:
+            raise ValueError(f"a float image must hold values in 0..1, got a maximum of {high:g}; for an image "
+                             f"in 0..255 pass image.astype(np.uint8) (or divide it by 255)")
         return np.clip(np.rint(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
     if arr.dtype == np.uint16:
         return np.rint(arr.astype(np.float64) * (255.0 / 65535.0)).astype(np.uint8)
     return np.clip(arr, 0, 255).astype(np.uint8)
+
+
+def bgr_to_gray(image: np.ndarray) -> np.ndarray:
+    """OpenCV's ``cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)`` for uint8 BGR or BGRA, bit for bit.
+
+    Args:
+        image: ``(H, W, 3)`` BGR or ``(H, W, 4)`` BGRA uint8 (any strides).
+
+    Returns:
+        ``(H, W)`` uint8 ``(B * 3735 + G * 19235 + R * 9798 + 2**14) >> 15``: BT.601 luma
+        in OpenCV 4's 15-bit fixed point, alpha ignored.
+    """
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"bgr_to_gray needs an (H, W, 3) or (H, W, 4) uint8 image, got {image.shape} {image.dtype}")
+    out = np.empty(image.shape[:2], dtype=np.uint8)
+    _bgr_to_gray_kernel(image, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _bgr_to_gray_kernel(image, out):  # pragma: no cover - compiled
+    half = 1 << (_LUMA_SHIFT - 1)
+    for y in range(image.shape[0]):
+        for x in range(image.shape[1]):
+            b, g, r = np.int32(image[y, x, 0]), np.int32(image[y, x, 1]), np.int32(image[y, x, 2])
+            out[y, x] = (b * _LUMA_B + g * _LUMA_G + r * _LUMA_R + half) >> _LUMA_SHIFT
 
 
 def linear_coefficients(src_size: int, dst_size: int) -> tuple[np.ndarray, np.ndarray, int, int]:

@@ -1,4 +1,4 @@
-"""Read and write OpenCV Haar cascade XML files.
+"""Read and write OpenCV cascade XML files (Haar, and LBP through ``vj.lbp_xml``).
 
 Two layouts are read:
 
@@ -15,8 +15,9 @@ Two layouts are read:
   stages run in file order). Unlike OpenCV 4, which swaps them, ``size`` is read as
   ``width height``.
 
-Only ``stageType`` BOOST with ``featureType`` HAAR is supported; LBP and HOG cascades
-raise ``UnsupportedCascadeError``. Files are parsed safely: any DOCTYPE or entity
+Only ``stageType`` BOOST with ``featureType`` HAAR or LBP is supported (LBP cascades
+are read into ``vj.lbp.LbpCascade`` by ``vj.lbp_xml``); HOG cascades raise
+``UnsupportedCascadeError``. Files are parsed safely: any DOCTYPE or entity
 declaration is refused before it can expand (cascade files never need one; this is
 the "billion laughs" and external-entity guard of defusedxml, done with the standard
 library's expat hooks), and a malformed file raises
@@ -35,6 +36,8 @@ from xml.etree.ElementTree import Element
 import numpy as np
 
 from .cascade import FEATURE_SETS, Cascade, HaarFeature, Stage, WeakClassifier, rect_inside_window
+from .lbp import LbpCascade
+from .lbp_xml import lbp_cascade_to_xml, read_lbp_cascade
 
 
 class CascadeFormatError(ValueError):
@@ -42,17 +45,17 @@ class CascadeFormatError(ValueError):
 
 
 class UnsupportedCascadeError(CascadeFormatError):
-    """A valid OpenCV cascade of a kind vj does not run (LBP, HOG, non-BOOST stages)."""
+    """A valid OpenCV cascade of a kind vj does not run (HOG, non-BOOST stages)."""
 
 
 # ----------------------------------------------------------------------------- reading
 
 
 #: The frontal-face cascade trained by vj and shipped with it (see docs/results.md).
-DEFAULT_CASCADE = Path(__file__).resolve().parent / "data" / "frontalface_vj.xml"
+DEFAULT_CASCADE = Path(__file__).resolve().parent / "data" / "haarcascades" / "frontalface_vj.xml"
 
 
-def load_cascade(path: str | os.PathLike | None = None) -> Cascade:
+def load_cascade(path: str | os.PathLike | None = None) -> Cascade | LbpCascade:
     """Read an OpenCV cascade XML file (current or old layout).
 
     Args:
@@ -60,12 +63,12 @@ def load_cascade(path: str | os.PathLike | None = None) -> Cascade:
             (``DEFAULT_CASCADE``).
 
     Returns:
-        The cascade.
+        The cascade: a ``Cascade`` (Haar) or an ``LbpCascade``.
 
     Raises:
         FileNotFoundError: the file does not exist.
         CascadeFormatError: malformed XML or cascade (the message names the element).
-        UnsupportedCascadeError: an LBP/HOG or non-BOOST cascade.
+        UnsupportedCascadeError: a HOG or non-BOOST cascade.
     """
     path = DEFAULT_CASCADE if path is None else Path(path)
     if not path.is_file():
@@ -100,7 +103,7 @@ def safe_fromstring(data: bytes | str) -> Element:
     return ET.fromstring(data)
 
 
-def parse_cascade(data: bytes | str, source: str = "<string>") -> Cascade:
+def parse_cascade(data: bytes | str, source: str = "<string>") -> Cascade | LbpCascade:
     """Parse cascade XML given as bytes or text; see ``load_cascade``."""
     try:
         root = safe_fromstring(data)
@@ -117,13 +120,18 @@ def parse_cascade(data: bytes | str, source: str = "<string>") -> Cascade:
     reader = _Reader(source)
     type_id = node.get("type_id", "")
     if type_id == "opencv-haar-classifier" or (node.find("size") is not None and node.find("stageType") is None):
-        return reader.old_format(node)
-    if node.find("stageType") is None and node.find("featureType") is None:
+        cascade = reader.old_format(node)
+    elif node.find("stageType") is None and node.find("featureType") is None:
         raise CascadeFormatError(
             f"{source}: <{node.tag}> is neither a current cascade (no <stageType>/<featureType>) "
             f"nor an old opencv-haar-classifier (no <size>)"
         )
-    return reader.current_format(node)
+    else:
+        cascade = reader.current_format(node)
+    from .cascade_checks import check_cascade  # here: cascade_checks imports this module's errors
+
+    check_cascade(cascade, source)  # non-finite values, sizes past the limits
+    return cascade
 
 
 class _Reader:
@@ -156,7 +164,7 @@ class _Reader:
 
     def integer(self, parent: Element, tag: str, where: str) -> int:
         value = self.number(parent, tag, where)
-        if value != int(value):
+        if not np.isfinite(value) or value != int(value):
             raise self.fail(f"{where}/{tag}", f"expected an integer, got {value}")
         return int(value)
 
@@ -168,7 +176,7 @@ class _Reader:
             if len(values) != 5:
                 raise self.fail(rw, f"a rectangle needs 5 numbers x y w h weight, got {len(values)}")
             x, y, w, h, _ = values
-            if any(v != int(v) for v in (x, y, w, h)):
+            if not all(np.isfinite(v) and v == int(v) and abs(v) < 2**31 for v in (x, y, w, h)):
                 raise self.fail(rw, f"rectangle coordinates must be integers, got {values[:4]}")
             _check_rect_inside(self, rw, int(x), int(y), int(w), int(h), window, tilted)
             rows.append(values)
@@ -180,18 +188,20 @@ class _Reader:
 
     # -------------------------------------------------------------- current layout
 
-    def current_format(self, node: Element) -> Cascade:
+    def current_format(self, node: Element) -> Cascade | LbpCascade:
         top = node.tag
         stage_type = (self.child(node, "stageType", top).text or "").strip()
         feature_type = (self.child(node, "featureType", top).text or "").strip()
-        if feature_type != "HAAR":
+        if feature_type not in ("HAAR", "LBP"):
             raise UnsupportedCascadeError(
-                f"{self.source}: this is a {feature_type or 'untyped'} cascade; vj supports only HAAR features"
+                f"{self.source}: this is a {feature_type or 'untyped'} cascade; vj supports HAAR and LBP features"
             )
         if stage_type != "BOOST":
             raise UnsupportedCascadeError(
                 f"{self.source}: stageType {stage_type!r} is not supported; vj supports only BOOST stages"
             )
+        if feature_type == "LBP":
+            return read_lbp_cascade(self, node)
         window = (self.integer(node, "width", top), self.integer(node, "height", top))
         if window[0] < 3 or window[1] < 3:
             raise self.fail(top, f"window size must be at least 3x3, got {window[0]}x{window[1]}")
@@ -374,15 +384,15 @@ def cascade_to_xml(cascade: Cascade) -> str:
     return "\n".join(out) + "\n"
 
 
-def save_cascade(cascade: Cascade, path: str | os.PathLike) -> None:
+def save_cascade(cascade: Cascade | LbpCascade, path: str | os.PathLike) -> None:
     """Write the cascade as current-format OpenCV XML (atomically: temporary file, then rename).
 
     Args:
-        cascade: the cascade to write.
+        cascade: the cascade to write, Haar or LBP.
         path: destination file; its folder must exist.
     """
     path = Path(path)
-    text = cascade_to_xml(cascade)
+    text = lbp_cascade_to_xml(cascade, _num) if isinstance(cascade, LbpCascade) else cascade_to_xml(cascade)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

@@ -34,6 +34,8 @@ import numpy as np
 
 from .image import to_gray_uint8
 
+#: Largest image read_gray decodes, in pixels (about 50 megapixels).
+MAX_PIXELS = 50_000_000
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".pgm", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
 
 @dataclass(frozen=True)
@@ -88,18 +90,26 @@ class SampleReport:
                 f"{len(self.odd_sized)} odd-sized files skipped")
 
 
-def read_gray(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image file to ``(H, W)`` uint8 grey (OSError / ValueError if it cannot)."""
+def read_gray(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an image file to ``(H, W)`` uint8 grey with OpenCV's luma weights.
+
+    Raises OSError or ValueError if it cannot, and ValueError before decoding when the
+    header declares more than ``max_pixels`` pixels (so one huge file costs nothing).
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ValueError(f"{path}: {width}x{height} = {width * height:,} pixels, over the limit of "
+                                 f"{max_pixels:,}")
             img.load()
             if img.mode not in ("L", "RGB", "RGBA"):
                 img = img.convert("RGB")
             return to_gray_uint8(np.asarray(img))
-    except UnidentifiedImageError as exc:
-        raise ValueError(f"not an image: {path}") from exc
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"not a readable image: {path} ({exc})") from exc
 
 
 def image_files(folder: str | os.PathLike) -> list[Path]:

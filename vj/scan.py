@@ -15,6 +15,7 @@ import numpy as np
 from numba import prange
 
 from .evaluate import scan_level_stumps, scan_level_trees
+from .evaluate_lbp import scan_pyramid_lbp
 from .image import resize_into
 from .integral import fill_integrals, fill_tilted_integral
 
@@ -66,13 +67,14 @@ def scan_pyramid(gray, level_w, level_h, level_step, level_rows, level_cols, lev
                                  out_scores)
 
 
-def _drop_stale_compiled_code() -> None:
-    """Forget ``scan_pyramid``'s on-disk compiled code when the modules it inlines have changed.
+def _drop_stale_compiled_code(function, sources: tuple[str, ...]) -> None:
+    """Forget a parallel scan's on-disk compiled code when the modules it inlines have changed.
 
     Numba's cache is keyed on the source file of the cached function only, but
     ``scan_pyramid`` compiles in code from ``evaluate.py``, ``image.py`` and
-    ``integral.py``: after an edit to one of those (a ``git pull``), the cached
-    machine code would silently be the old one. A hash of those sources, kept next to
+    ``integral.py`` (``scan_pyramid_lbp``: from ``evaluate_lbp.py`` and ``image.py``):
+    after an edit to one of those (a ``git pull``), the cached machine code would
+    silently be the old one. A hash of those sources, kept next to
     the cache, detects that and empties the cache index. Best effort: where the cache
     or the hash file cannot be reached, nothing happens.
     """
@@ -81,11 +83,11 @@ def _drop_stale_compiled_code() -> None:
 
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for name in ("evaluate.py", "image.py", "integral.py", "scan.py"):
+    for name in sources:
         digest.update((here / name).read_bytes())
     try:
-        cache = scan_pyramid._cache  # numba's FunctionCache (not a public attribute)
-        stamp_file = Path(cache._cache_path) / "scan_pyramid.sources.sha256"
+        cache = function._cache  # numba's FunctionCache (not a public attribute)
+        stamp_file = Path(cache._cache_path) / f"{function.__name__}.sources.sha256"
         if not stamp_file.is_file() or stamp_file.read_text() != digest.hexdigest():
             cache.flush()
             stamp_file.parent.mkdir(parents=True, exist_ok=True)
@@ -94,4 +96,5 @@ def _drop_stale_compiled_code() -> None:
         pass
 
 
-_drop_stale_compiled_code()
+_drop_stale_compiled_code(scan_pyramid, ("evaluate.py", "image.py", "integral.py", "scan.py"))
+_drop_stale_compiled_code(scan_pyramid_lbp, ("evaluate_lbp.py", "image.py"))

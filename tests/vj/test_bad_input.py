@@ -36,11 +36,11 @@ def test_truncated_xml(tmp_path):
         vj.load_cascade(tmp_path / "cut.xml")
 
 
-def test_lbp_cascade_is_named(tmp_path):
+def test_lbp_cascade_loads(tmp_path):
     (tmp_path / "lbp.xml").write_text(LBP_CASCADE)
     assert not cv2.CascadeClassifier(str(tmp_path / "lbp.xml")).empty()  # a valid cascade, for OpenCV
-    with pytest.raises(vj.UnsupportedCascadeError, match="LBP"):
-        vj.load_cascade(tmp_path / "lbp.xml")
+    cascade = vj.load_cascade(tmp_path / "lbp.xml")
+    assert isinstance(cascade, vj.LbpCascade) and cascade.num_stages == 1 and cascade.window_size == (24, 24)
 
 
 def test_hog_and_non_boost_cascades_are_named(tmp_path):
@@ -141,3 +141,28 @@ def test_cascade_with_rectangles_outside_the_window_is_refused():
     tilted = vj.HaarFeature(np.array([[1, 0, 3, 2, -1.0], [1, 0, 1, 1, 2.0]]), tilted=True)  # x - h < 0
     with pytest.raises(ValueError, match="tilted"):
         vj.prepare_cascade(vj.Cascade((8, 8), [tilted], [stage]))
+
+
+def test_sample_lists_refuse_odd_text(tmp_path):
+    """Info files and bg lists: not UTF-8, a NUL byte, huge numbers, an unusable name: one SampleFileError
+    naming the file (and line), never a UnicodeDecodeError, OverflowError or OSError."""
+    from vj.sample_files import SampleFileError, parse_bg, parse_info
+
+    cases = {b"\xff\xfe a.png\n": "not a UTF-8 text file", b"a.png\0 1 0 0 1 1\n": "info.txt:1: a NUL byte",
+             b"a.png 1 0 0 99999999999999999999 5\n": "info.txt:1: a number beyond",
+             ("x" * 5000 + " 0\n").encode(): "info.txt:1: cannot use the image path"}
+    for content, message in cases.items():
+        (tmp_path / "info.txt").write_bytes(content)
+        with pytest.raises(SampleFileError, match=message):
+            parse_info(tmp_path / "info.txt")
+    (tmp_path / "bg.txt").write_bytes(b"x" * 5000 + b"\n")
+    with pytest.raises(SampleFileError, match="bg.txt:1: cannot use the image path"):
+        parse_bg(tmp_path / "bg.txt")
+
+
+def test_vec_window_must_be_positive(tmp_path):
+    from vj.sample_files import read_vec, write_vec
+
+    write_vec(tmp_path / "s.vec", np.zeros((2, 4, 5), np.uint8))
+    with pytest.raises(ValueError, match="window size must be positive"):
+        read_vec(tmp_path / "s.vec", (0, 0))

@@ -63,8 +63,10 @@ def test_detect_video_writes_video_and_prints_fps(tmp_path, capsys):
 def test_errors_give_exit_codes(astronaut_file, tmp_path, capsys):
     assert main(["detect", str(astronaut_file), "--cascade", str(tmp_path / "none.xml"), "--out", str(tmp_path)]) == 2
     assert main(["detect", str(tmp_path / "missing.png"), "--cascade", CASCADE, "--out", str(tmp_path)]) == 1
-    assert main(["detect", str(astronaut_file), "--cascade", CASCADE, "--scale-factor", "0.9"]) == 2
     assert "cannot load cascade" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["detect", str(astronaut_file), "--cascade", CASCADE, "--scale-factor", "0.9"])
+    assert exit_info.value.code == 2 and "--scale-factor: must be in (1, 100], got 0.9" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["detect", "--cascade", CASCADE])  # at least one input is required
 
