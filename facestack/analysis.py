@@ -1,4 +1,4 @@
-"""``facestack.analyze(image)`` (this module: facestack.analysis): every face in a photo, with its gender and age bin, in one call.
+"""``facestack.analyze(image)`` (module facestack.analysis): every face in a photo, gender and age bin.
 
     import facestack
     for face in facestack.analyze("photo.jpg"):
