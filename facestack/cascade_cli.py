@@ -25,13 +25,14 @@ from vj.positives import read_crop_folder
 
 from .cascade_data import UTKFACE_CHIP_BOX
 from .webfaces import read_webfaces_faces
+from .cli import Parser
 
 PROG = "facestack train-cascade"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """vj train's options plus the UTKFace and WebFaces positive sources."""
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0], add_help=False)
+    parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0], add_help=False)
     cli_train.add_train_arguments(parser)
     parser.add_argument("--pos-utkface", nargs="*", default=[], metavar="DIR",
                         help="UTKFace chip folders (cut by UTKFACE_CHIP_BOX, jittered like --pos-chips)")

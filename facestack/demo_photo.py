@@ -16,6 +16,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from .cli import Parser
+
 
 def two_portraits(height: int = 512) -> Image.Image:
     """The two portraits side by side, each scaled to ``height`` pixels (RGB)."""
@@ -33,7 +35,7 @@ def two_portraits(height: int = 512) -> Image.Image:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="where to write the photo (.png or .jpg)")
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from PIL import Image
 
 from facestack.classify import open_video_writer
 from facestack.webfaces import WEBFACES_FRAMING, default_webfaces_dir, read_webfaces_annotations
+from .cli import Parser
 
 ZOOM = 0.85  # the view's width at the end of a photo's shot, relative to its start
 
@@ -117,7 +118,7 @@ def write_demo_video(out: str | os.PathLike, webfaces_dir: str | os.PathLike, fr
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    p = argparse.ArgumentParser(prog="python experiments/make_demo_video.py", description=__doc__,
+    p = Parser(prog="python experiments/make_demo_video.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", help="video file to write (.mp4)")
     p.add_argument("--data", help=f"WebFaces folder (default {default_webfaces_dir()})")

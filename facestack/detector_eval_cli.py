@@ -16,22 +16,28 @@ import json
 import sys
 from pathlib import Path
 
+from .cli import Parser
+
 
 PROG = "facestack eval-detector"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line (see the module doc)."""
-    p = argparse.ArgumentParser(prog=PROG, description="Evaluate cascades on a WebFaces-format annotated set: "
+    """The command line (see the module doc); numeric options are range-checked (exit 2)."""
+    from vj.cli import float_in, int_at_least
+
+    p = Parser(prog=PROG, description="Evaluate cascades on a WebFaces-format annotated set: "
                                                        "recall against unmatched detections per photo.")
     p.add_argument("--annotations", required=True, help="ground truth file (WebFaces landmark format)")
     p.add_argument("--images", default=None, help="photo folder (default: images/ beside the annotations)")
     p.add_argument("--cascade", nargs="+", default=["default"],
                    help="cascade XML files; 'default' is vj's shipped cascade")
-    p.add_argument("--scale-factor", type=float, default=1.1, help="pyramid step (default 1.1)")
-    p.add_argument("--min-neighbors", type=int, default=3, help="operating point (default 3)")
-    p.add_argument("--sweep-max", type=int, default=15, help="curve over min_neighbors 0..this (default 15)")
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N photos only")
+    p.add_argument("--scale-factor", type=float_in(1.0, 4.0, low_open=True), default=1.1,
+                   help="pyramid step, in (1, 4] (default 1.1)")
+    p.add_argument("--min-neighbors", type=int_at_least(0, 1000), default=3, help="operating point (default 3)")
+    p.add_argument("--sweep-max", type=int_at_least(0, 1000), default=15,
+                   help="curve over min_neighbors 0..this (default 15)")
+    p.add_argument("--limit", type=int_at_least(1), default=None, help="evaluate the first N photos only")
     p.add_argument("--plot", default=None, help="write the curve to this image file")
     p.add_argument("--json", default=None, help="write the figures to this JSON file")
     return p

@@ -12,6 +12,8 @@ import json
 import sys
 from typing import Any
 
+from .cli import Parser
+
 
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
@@ -42,7 +44,7 @@ def race_table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Print both tables for a JSON file written by ``facestack evaluate --json``."""
-    parser = argparse.ArgumentParser(prog="python -m facestack.model_card", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="python -m facestack.model_card", description=__doc__.split("\n\n")[0])
     parser.add_argument("figures", help="JSON written by facestack evaluate --json")
     args = parser.parse_args(argv)
     try:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli import Parser
+
 SMALL_EYE_DISTANCE = 10.0
 SHRUNK_EYE_DISTANCE = 9.5
 LARGE_EYE_DISTANCE = 30.0
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     from vj.opencv_xml import load_cascade
     from vj.positives import read_gray
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cascades", nargs="+", help="cascade XML files; 'default' is vj's shipped cascade")
     parser.add_argument("--data", default=None,
                         help="folder holding webfaces/ (default $FACESTACK_DATA or ../shared/data)")

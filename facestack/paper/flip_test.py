@@ -27,6 +27,7 @@ from minicnn import Tensor, backend, no_grad
 from minicnn.functions import softmax
 from minicnn.serialization import load_arrays
 from facestack.train.cli import build_tasks, make_loaders, prepare_data
+from ..cli import Parser
 
 MODEL_FILES = {"final": "model.npz", "best": "best.npz"}
 
@@ -84,7 +85,7 @@ def evaluate_run(run: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Score each run folder given on the command line; returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders")
     args = parser.parse_args(argv)
     for run in args.runs:

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..cli import Parser
+
 #: What Kang, Jiang & Li report on IMDB-WIKI (shared/paper/original-code-notes.md, "Reported results"):
 #: approximate test accuracies read off their figures; their training sets were far smaller than ours.
 PAPER_REPORTED = {
@@ -102,7 +104,7 @@ def markdown(runs: list[Path], which: str = "best") -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders")
     parser.add_argument("--model", choices=("best", "final"), default="best",
                         help="report the best-on-validation model (default) or the final one")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cli import Parser
+
 
 def read_steps(run: Path) -> dict[str, np.ndarray]:
     """The columns of ``run/steps.csv`` as float arrays (one entry per logged step)."""
@@ -96,7 +98,7 @@ def draw(paper: dict[str, np.ndarray], uncertainty: dict[str, np.ndarray] | None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--paper", type=Path, required=True, help="run folder of multitask.py --weighting paper")
     parser.add_argument("--uncertainty", type=Path, help="run folder of multitask.py with --weighting uncertainty")
     parser.add_argument("--out", type=Path, default=Path("docs/results/multitask_weighting.png"))
