@@ -17,8 +17,18 @@ vj's shipped frontal-face cascade. The rest of the package is the application ar
   cascade trainer; ``facestack.webfaces``: detector evaluation on WebFaces annotations;
 * ``facestack.cli``: the ``facestack`` command.
 """
+from typing import Any
+
 __version__ = "0.2.0"
-
-from .analysis import analyze  # noqa: E402  (after __version__, which first_run reads)
-
 __all__ = ["analyze", "__version__"]
+
+
+def analyze(image: Any, **options: Any) -> list[dict[str, Any]]:
+    """Every face in ``image`` with its gender and age bin: :func:`facestack.analysis.analyze`.
+
+    Imported on first use, so that ``import facestack`` (and every ``facestack`` command's
+    start) does not load Numba, vj and Pillow before they are needed.
+    """
+    from .analysis import analyze as run
+
+    return run(image, **options)

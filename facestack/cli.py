@@ -189,12 +189,12 @@ def _evaluate(argv: list[str]) -> int:
     args = p.parse_args(argv)
     from .train.cli import default_data_dir
 
+    if args.json:
+        check_new_file(Path(args.json), args.overwrite, "--json")
+    classifier = load_classifier(args.model) if args.model else load_shipped_classifier()  # the model first: cheap
     data = Path(args.data) if args.data else default_data_dir()
     if not data.exists():
         raise UsageError(f"no data at {data}: pass --data, or set FACESTACK_DATA to the folder holding utkface/")
-    if args.json:
-        check_new_file(Path(args.json), args.overwrite, "--json")
-    classifier = load_classifier(args.model) if args.model else load_shipped_classifier()
     result = evaluate_on_utkface(classifier, str(data), args.cache_dir, args.split, progress=True)
     print(format_report(result))
     if args.json:

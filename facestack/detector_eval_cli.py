@@ -61,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         annotations = read_webfaces_annotations(args.annotations)
         cascades = {name: load_cascade(None if name == "default" else name) for name in args.cascade}
+    except FileNotFoundError as exc:
+        print(f"{PROG}: error: no such file: {exc.filename}", file=sys.stderr)
+        return 2
     except (OSError, ValueError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     image_dir = Path(args.images) if args.images else Path(args.annotations).parent / "images"
     names = sorted(annotations)[: args.limit]

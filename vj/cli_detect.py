@@ -159,8 +159,10 @@ def output_names(inputs: list[Path]) -> dict[Path, str]:
     return {path: chosen[real] for path, real in resolved.items()}
 
 
-def check_output_folder(folder: Path) -> None:
-    """Create ``folder`` if needed and make sure a file can be written in it (OSError naming it if not)."""
+def check_output_folder(folder: Path, what: str = "in output folder") -> None:
+    """Create ``folder`` if needed and make sure a file can be written in it (OSError naming it if not).
+
+    ``what`` completes the message ``cannot write WHAT FOLDER: why``."""
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"output folder {folder} is a file")
     try:
@@ -170,7 +172,7 @@ def check_output_folder(folder: Path) -> None:
     except OSError as exc:
         why = "a file is in the way of that folder" if isinstance(exc, (FileExistsError, NotADirectoryError)) \
             else exc.strerror or str(exc)
-        raise OSError(f"cannot write in output folder {folder}: {why}") from None
+        raise OSError(f"cannot write {what} {folder}: {why}") from None
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -277,21 +277,12 @@ def check_output_file(out: Path, overwrite: bool) -> None:
         OSError: the folder cannot be created or written in, or ``out`` is a folder.
         OutputExistsError: ``out`` exists without a sidecar (a cascade no vj training wrote).
     """
-    import tempfile
-
     from .cascade_train import OutputExistsError, sidecar_path
+    from .cli_detect import check_output_folder
 
     if out.is_dir():
         raise IsADirectoryError(f"--out {out} is a folder; give the cascade file's name")
-    folder = out.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        why = "a file is in the way of that folder" if isinstance(exc, (FileExistsError, NotADirectoryError)) \
-            else exc.strerror or str(exc)
-        raise OSError(f"cannot write the cascade in {folder}: {why}") from None
+    check_output_folder(out.parent, "the cascade in")
     if out.exists() and not overwrite and not sidecar_path(out).exists():
         raise OutputExistsError(f"{out} exists and has no {sidecar_path(out).name} beside it, so it is not a "
                                 "training to resume: choose another --out, or pass --overwrite to replace it")

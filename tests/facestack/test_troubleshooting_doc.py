@@ -14,40 +14,20 @@ import numpy as np
 from PIL import Image
 
 import minicnn
+from tests.troubleshooting_examples import console_examples, section
 from facestack import cli
 from facestack.data import __main__ as data_cli
 from facestack.models import MultiTaskNet
 from facestack.paper import gender_cnn, lenet_age, multitask
 
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "troubleshooting.md"
-BLOCK = re.compile(r"```console\n(.*?)```", re.S)
 ENTRIES = {"python -m facestack.data": data_cli.main, "facestack": cli.main,
            "python experiments/multitask.py": multitask.main, "python experiments/lenet_age.py": lenet_age.main,
            "python experiments/gender_cnn.py": gender_cnn.main}
 
 
-def facestack_section() -> str:
-    text = PAGE.read_text()
-    return text[text.index("## Facestack commands"):text.index("## vj commands")]
-
-
 def examples() -> list[tuple[str, list[str], int]]:
     """``(command, the stderr lines shown, the status shown)`` of every console example, in page order."""
-    found = []
-    for block in BLOCK.findall(facestack_section()):
-        lines = block.strip("\n").splitlines()
-        i = 0
-        while i < len(lines):
-            assert lines[i].startswith("$ ") and lines[i] != "$ echo $?", lines[i]
-            command, i = lines[i][2:], i + 1
-            shown = []
-            while not lines[i].startswith("$ "):
-                shown.append(lines[i])
-                i += 1
-            assert lines[i] == "$ echo $?", f"{command}: no echo $? after it"
-            found.append((command, shown, int(lines[i + 1])))
-            i += 2
-    return found
+    return console_examples(section("Facestack commands"), '$ ')
 
 
 def chunk(kind: bytes, body: bytes) -> bytes:
@@ -113,5 +93,5 @@ INTERRUPTED = re.compile(r"interrupted after epoch (\d+); continue with --resume
 
 
 def test_the_page_shows_the_interruption_line_the_training_prints():
-    block = re.search(r"```text\n(.*?)\n```", facestack_section(), re.S).group(1)
+    block = re.search(r"```text\n(.*?)\n```", section("Facestack commands"), re.S).group(1)
     assert INTERRUPTED.fullmatch(block.strip())

@@ -15,39 +15,17 @@ from PIL import Image
 from tests.vj_cascade.synthetic import synthetic_backgrounds, synthetic_faces
 
 import vj
+from tests.troubleshooting_examples import console_examples, section
 from vj.cli import main
 
 
 skimage_data = pytest.importorskip("skimage.data")
 
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "troubleshooting.md"
-BLOCK = re.compile(r"```console\n(.*?)```", re.S)
-
-
-def vj_section() -> str:
-    text = PAGE.read_text()
-    start = text.index("## vj commands")
-    end = text.find("\n## ", start + 1)
-    return text[start:] if end < 0 else text[start:end]
 
 
 def examples() -> list[tuple[str, list[str], int]]:
     """``(command, the stderr lines shown, the status shown)`` of every console example, in page order."""
-    found = []
-    for block in BLOCK.findall(vj_section()):
-        lines = block.strip("\n").splitlines()
-        i = 0
-        while i < len(lines):
-            assert lines[i].startswith("$ vj ") and lines[i] != "$ echo $?", lines[i]
-            command, i = lines[i][2:], i + 1
-            shown = []
-            while not lines[i].startswith("$ "):
-                shown.append(lines[i])
-                i += 1
-            assert lines[i] == "$ echo $?", f"{command}: no echo $? after it"
-            found.append((command, shown, int(lines[i + 1])))
-            i += 2
-    return found
+    return console_examples(section("vj commands"), '$ vj ')
 
 
 def huge_png(path: Path, width: int, height: int) -> None:
