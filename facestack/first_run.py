@@ -1,4 +1,4 @@
-"""Say so the first time the compiled kernels are built, instead of sitting silent for 20 s.
+"""Say so the first time the compiled kernels are built, instead of sitting silent for most of a minute.
 
 vj's and minicnn's Numba kernels are compiled on their first call and cached on disk by
 Numba (``cache=True``: beside the package's sources, or in Numba's user-wide cache folder
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import __version__
 
-FIRST_RUN_NOTE = "compiling kernels, first run only: about 20 s"
+FIRST_RUN_NOTE = "compiling kernels, first run only: about 45 s"
 
 
 def marker_path() -> Path:
