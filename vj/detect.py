@@ -149,7 +149,9 @@ def detect_raw(image: np.ndarray, cascade: AnyCascade, scale_factor: float = 1.1
     scores = np.zeros(int(level_out[-1]), dtype=np.float64)
     if isinstance(prepared, PreparedLbpCascade):
         p = prepared
-        sums = _integral_scratch("lbp_sum", (n_slots, plane), np.int32 if 255 * width * height < 2**31 else np.int64)
+        # each level's integral is interleaved by its window step (vj.evaluate_lbp): up to step - 1 more columns
+        lbp_plane = (height + 1) * (width + int(level_step.max()))
+        sums = _integral_scratch("lbp_sum", (n_slots, lbp_plane), np.int32 if 255 * width * height < 2**31 else np.int64)
         with numba.parallel_chunksize(1):  # slots go to whichever thread is free (as OpenCV's stripes)
             scan_pyramid_lbp(gray, level_w, level_h, level_step, level_rows, level_cols, level_out, slot_start,
                              slot_levels, sums, p.is_stumps, p.stage_first, p.stage_thr, p.weak_node, p.weak_leaf,

@@ -174,29 +174,11 @@ class PreparedLbpCascade:
     node_subset: np.ndarray  # (8 N,) uint32 category subset words
     leaves: np.ndarray  # (L,) float64 holding float32 leaf values
     stump_bounds: np.ndarray  # (2 N,) float64 stumps only: early fail / pass bounds after each node
-    offsets_cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def window_size(self) -> tuple[int, int]:
         """``(width, height)`` of the base window."""
         return self.cascade.window_size
-
-    def cell_geometry(self, stride: int) -> np.ndarray:
-        """``(3 N,)`` uint64 ``top, dx, dy`` of every node's 4 x 4 cell-corner grid.
-
-        For an integral buffer of row length ``stride``: ``top = y * stride + x`` (the
-        grid's top-left corner from the window's), ``dx = w``, ``dy = h * stride``; corner
-        ``(i, j)`` is at ``top + i * dy + j * dx``. Cached per stride (video frames share one).
-        """
-        cached = self.offsets_cache.get(stride)
-        if cached is not None:
-            return cached
-        x, y, w, h = (self.node_cells[:, k] for k in range(4))
-        geometry = np.ascontiguousarray(np.stack([y * stride + x, w, h * stride], axis=1).reshape(-1), dtype=np.uint64)
-        if len(self.offsets_cache) >= 4:
-            self.offsets_cache.clear()
-        self.offsets_cache[stride] = geometry
-        return geometry
 
 
 def prepare_lbp_cascade(cascade: LbpCascade) -> PreparedLbpCascade:

@@ -92,6 +92,53 @@ def test_compiled_scan_uses_the_same_codes(astronaut_gray):
     assert np.all(scores == 1.0)
 
 
+def _reference_walk(image: np.ndarray, cascade: vj.LbpCascade) -> set[tuple[int, int, float]]:
+    """The windows a stump cascade passes at scale 1 (step 2), walked in Python as OpenCV walks them."""
+    integral = integral_image(image)
+    win_w, win_h = cascade.window_size
+    found = set()
+    for wy in range(0, image.shape[0] - win_h + 1, 2):
+        wx = 0
+        while wx <= image.shape[1] - win_w:
+            failed_stage, total = None, 0.0
+            for s, stage in enumerate(cascade.stages):
+                total = 0.0
+                for weak in stage.weak_classifiers:
+                    x, y, w, h = cascade.features[int(weak.nodes[0, 2])]
+                    code = lbp_code(integral, wx + x, wy + y, w, h)
+                    goes_left = (int(weak.subsets[0, code >> 5]) >> (code & 31)) & 1
+                    total += float(np.float32(weak.leaves[0 if goes_left else 1]))
+                if total < float(np.float32(stage.threshold) - np.float32(1e-5)):
+                    failed_stage = s
+                    break
+            if failed_stage is None:
+                found.add((wx, wy, total))
+            wx += 4 if failed_stage == 0 else 2
+    return found
+
+
+def test_row_wise_first_stages_decide_as_the_scalar_walk(astronaut_gray):
+    """A four-stage random stump cascade: the SIMD row sums of stages 0 and 1 and the scalar
+    walk of the rest find exactly the windows and scores of a plain Python walk."""
+    rng = np.random.default_rng(7)
+    features = np.array([[rng.integers(0, 5), rng.integers(0, 6), rng.integers(1, 4), rng.integers(1, 4)]
+                         for _ in range(12)])
+    stages, feature = [], 0
+    for count in (3, 4, 3, 2):
+        weaks = []
+        for _ in range(count):
+            codes_left = np.flatnonzero(rng.random(256) < 0.5)
+            weaks.append(vj.LbpWeakClassifier.stump(feature, codes_left, float(rng.normal()), float(rng.normal())))
+            feature += 1
+        stages.append(vj.LbpStage(float(rng.normal(-1.0, 0.2)), weaks))
+    tiny = vj.LbpCascade((16, 18), features, stages)
+    image = astronaut_gray[60:141, 150:260]
+    boxes, scores = detect_raw(image, tiny, 10.0)  # one scale: every window at step 2
+    expected = _reference_walk(image, tiny)
+    assert len(expected) > 5
+    assert {(int(b[0]), int(b[1]), float(sc)) for b, sc in zip(boxes.tolist(), scores.tolist())} == expected
+
+
 def test_packed_form_is_cached_and_follows_changes(cascade, astronaut_gray):
     own = vj.load_cascade(LBP_FACE)
     first = cached_prepared(own)
