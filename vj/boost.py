@@ -1,4 +1,4 @@
-"""AdaBoost with decision stumps over Haar features: how a stage chooses its features.
+"""AdaBoost with decision stumps (or trees) over Haar features: how a stage chooses its features.
 
 Each round normalises the sample weights, finds the stump (feature, threshold, two
 leaf values) with the lowest weighted error over all features
@@ -17,6 +17,11 @@ that the next round concentrates on the ones it got wrong. Two variants:
     ``y in {-1, +1}``, each leaf the weighted mean of ``y`` on its side; the
     classifier's score is the sum of leaf values and ``w *= exp(-y * leaf)``.
 
+``real`` (Real AdaBoost) and ``logit`` (LogitBoost), and any type with
+``max_depth > 1``, grow OpenCV's boosted trees instead (``vj.tree_train``, where their
+leaf values and weight updates are written out); ``gentle`` and ``discrete`` stumps
+(``max_depth = 1``) take the stump path described here, unchanged.
+
 Optional weight trimming (OpenCV's ``weight_trim_rate``, 0.95 in ``traincascade``)
 leaves the lightest samples, holding ``1 - rate`` of the weight, out of the stump
 search of that round (and out of Gentle's leaf means); the re-weighting, and the
@@ -31,15 +36,22 @@ detector reproduces the training decisions.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
 from vj.cascade import Cascade, Stage, WeakClassifier
 from vj.haar_enum import HaarFeaturePool
-from vj.stump_search import BOOST_TYPES, SplitChoice, best_split, stump_threshold  # noqa: F401 (re-exported)
+from vj.stump_search import BOOST_TYPES as STUMP_BOOST_TYPES
+from vj.stump_search import SplitChoice, best_split, stump_threshold  # noqa: F401 (re-exported)
 from vj.train_features import TrainingSet, WindowIntegrals, compute_feature_values
+from vj.tree_train import (LOGIT_START_Z, TrainedTree, UnsplittableRootError, exp_loss_weights, grow_tree,
+                           logit_weights)
+
+#: Every boosting type: the stump search's two (``vj.stump_search.BOOST_TYPES``), then
+#: Real AdaBoost and LogitBoost, which always grow trees (``vj.tree_train``).
+BOOST_TYPES = STUMP_BOOST_TYPES + ("real", "logit")
 
 #: Smallest weighted error used for ``beta`` (a perfect stump would get alpha = inf).
 MIN_DISCRETE_ERROR = 1e-10
@@ -79,6 +91,10 @@ class TrainedStump:
         return WeakClassifier.stump(cascade_feature_index, self.threshold, self.left_value, self.right_value)
 
 
+#: A round's weak classifier: a stump, or a tree (``max_depth > 1``, ``real``, ``logit``).
+WeakLearner = TrainedStump | TrainedTree
+
+
 def initial_weights(labels: np.ndarray, scheme: str = "balanced") -> np.ndarray:
     """``(N,)`` float64 starting weights: ``balanced`` gives each class half the total
     (``1/(2n)`` per face, ``1/(2l)`` per non-face, as in the paper); ``uniform`` ``1/N``
@@ -112,34 +128,49 @@ class BoostState:
     """The strong classifier being built and the sample weights between rounds.
 
     Attributes:
-        boost_type: ``"discrete"`` or ``"gentle"``.
+        boost_type: ``"discrete"``, ``"gentle"``, ``"real"`` or ``"logit"``.
         labels: ``(N,)`` uint8, 1 for a face.
         weights: ``(N,)`` float64 sample weights, normalised to sum 1.
         scores: ``(N,)`` float64 stage sum (sum of leaf values) of each sample so far.
-        stumps: the weak classifiers, in order.
-        alphas: ``discrete`` only: each stump's ``alpha``.
+        stumps: the weak classifiers, in order (``TrainedTree`` when ``grows_trees``).
+        alphas: ``discrete`` only: each weak classifier's ``alpha``.
         weight_trim_rate: OpenCV's trimming rate; 0 disables trimming.
+        max_depth: most levels of splits of a weak classifier (1: stumps).
+        targets: ``logit`` only: ``(N,)`` float32 working responses ``z`` of the next tree.
     """
 
     boost_type: str
     labels: np.ndarray
     weights: np.ndarray
     scores: np.ndarray
-    stumps: list[TrainedStump] = field(default_factory=list)
+    stumps: list[WeakLearner] = field(default_factory=list)
     alphas: list[float] = field(default_factory=list)
     weight_trim_rate: float = 0.0
+    max_depth: int = 1
+    targets: np.ndarray | None = None
 
     @classmethod
     def start(cls, labels: np.ndarray, boost_type: str = "gentle", initial: str | None = None,
-              weight_trim_rate: float = 0.0) -> "BoostState":
+              weight_trim_rate: float = 0.0, max_depth: int = 1) -> "BoostState":
         """A fresh state. ``initial`` defaults to ``balanced`` for ``discrete`` (the paper)
-        and ``uniform`` for ``gentle`` (OpenCV)."""
+        and ``uniform`` for the others (OpenCV); ``logit`` starts its targets at ``+-2``."""
         if boost_type not in BOOST_TYPES:
             raise ValueError(f"boost_type must be one of {BOOST_TYPES}, got {boost_type!r}")
+        if int(max_depth) != max_depth or max_depth < 1:
+            raise ValueError(f"max_depth must be an integer >= 1, got {max_depth!r}")
         labels = np.asarray(labels).astype(np.uint8)
         scheme = initial or ("balanced" if boost_type == "discrete" else "uniform")
         weights = initial_weights(labels, scheme)
-        return cls(boost_type, labels, weights, np.zeros(labels.shape[0]), weight_trim_rate=weight_trim_rate)
+        targets = None
+        if boost_type == "logit":
+            targets = np.where(labels > 0, LOGIT_START_Z, -LOGIT_START_Z).astype(np.float32)
+        return cls(boost_type, labels, weights, np.zeros(labels.shape[0]), weight_trim_rate=weight_trim_rate,
+                   max_depth=int(max_depth), targets=targets)
+
+    @property
+    def grows_trees(self) -> bool:
+        """Whether rounds grow trees (``vj.tree_train``) rather than take the stump path."""
+        return self.max_depth > 1 or self.boost_type not in STUMP_BOOST_TYPES
 
     @property
     def stage_threshold(self) -> float:
@@ -173,22 +204,25 @@ def _as_float32(value: float) -> float:
 
 
 def boost_round(state: BoostState, data: TrainingSet, use_reference: bool = False,
-                screen: bool = False) -> TrainedStump:
-    """One AdaBoost round: choose the best stump, add it to ``state`` and re-weight.
+                screen: bool = False) -> WeakLearner:
+    """One AdaBoost round: choose the best stump (or grow a tree, when
+    ``state.grows_trees``), add it to ``state`` and re-weight.
 
     Args:
-        state: updated in place (``stumps``, ``alphas``, ``scores``, ``weights``).
+        state: updated in place (``stumps``, ``alphas``, ``scores``, ``weights``, ``targets``).
         data: the training set (its labels must be ``state.labels``).
         use_reference: score the histograms with the NumPy reference instead of Numba.
-        screen: let a first pass over a quarter of the samples pick the features that
-            get a full histogram (``vj.stump_search.screened_features``; many samples
-            only; faster, less exact, off by default).
+        screen: stumps only: let a first pass over a quarter of the samples pick the
+            features that get a full histogram (``vj.stump_search.screened_features``;
+            many samples only; faster, less exact, off by default).
 
     Returns:
-        The new stump.
+        The new stump (``TrainedStump``) or tree (``TrainedTree``).
     """
     if data.num_samples != state.labels.shape[0] or not np.array_equal(data.labels, state.labels):
         raise ValueError("the training set's labels differ from the boosting state's")
+    if state.grows_trees:
+        return _tree_round(state, data, use_reference)
     weights = state.weights / state.weights.sum()
     search_weights = weights * trimmed_mask(weights, state.weight_trim_rate)
     choice = best_split(data, search_weights, state.boost_type, use_reference, screen=screen)
@@ -220,14 +254,56 @@ def boost_round(state: BoostState, data: TrainingSet, use_reference: bool = Fals
     return stump
 
 
+def _tree_round(state: BoostState, data: TrainingSet, use_reference: bool) -> TrainedTree:
+    """``boost_round`` for trees: grow one (``vj.tree_train.grow_tree``) on the trimmed
+    samples, then re-weight every sample by the boosting type's rule.
+
+    When the trimmed samples leave a root that cannot be split (typically a single
+    class, once the stage classifies its training set perfectly and the weights sit on
+    a few samples), the tree is grown on every sample instead; OpenCV would retry the
+    same tree forever.
+    """
+    weights = state.weights / state.weights.sum()
+    is_face = data.labels > 0
+    signs = np.where(is_face, 1.0, -1.0)
+    targets = state.targets if state.boost_type == "logit" else signs
+    try:
+        tree, leaf = grow_tree(data, weights, trimmed_mask(weights, state.weight_trim_rate), targets,
+                               state.boost_type, state.max_depth, use_reference)
+    except UnsplittableRootError:
+        tree, leaf = grow_tree(data, weights, np.ones(weights.shape, dtype=bool), targets,
+                               state.boost_type, state.max_depth, use_reference)
+    if state.boost_type == "discrete":
+        says_face = np.asarray(tree.leaves)[leaf] > 0
+        wrong = says_face != is_face
+        eps = float(weights[wrong].sum())
+        if eps >= 0.5:
+            raise WeakLearnerError(f"best tree has weighted error {eps:.6f} >= 0.5")
+        beta = max(eps, MIN_DISCRETE_ERROR) / (1.0 - eps)
+        alpha = _as_float32(np.log(1.0 / beta))
+        tree = replace(tree.with_leaves([alpha * v for v in tree.leaves]), error=eps)
+        state.alphas.append(alpha)
+        new_weights = np.where(wrong, weights, weights * beta)
+    f = np.asarray(tree.leaves, dtype=np.float64)[leaf]
+    state.scores += f
+    if state.boost_type == "logit":
+        new_weights, state.targets = logit_weights(state.scores, is_face)
+    elif state.boost_type != "discrete":
+        new_weights = exp_loss_weights(weights, is_face, f)
+    state.weights = new_weights / new_weights.sum()
+    state.stumps.append(tree)
+    return tree
+
+
 def train_boosted(data: TrainingSet, rounds: int, boost_type: str = "gentle", initial: str | None = None,
                   weight_trim_rate: float = 0.0,
-                  progress: Callable[[int, TrainedStump, BoostState], None] | None = None) -> BoostState:
+                  progress: Callable[[int, WeakLearner, BoostState], None] | None = None,
+                  max_depth: int = 1) -> BoostState:
     """Run ``rounds`` boosting rounds from a fresh state (see ``BoostState.start``).
 
     ``progress(round_number, stump, state)`` is called after each round, if given.
     """
-    state = BoostState.start(data.labels, boost_type, initial, weight_trim_rate)
+    state = BoostState.start(data.labels, boost_type, initial, weight_trim_rate, max_depth)
     for t in range(rounds):
         stump = boost_round(state, data)
         if progress is not None:
@@ -235,22 +311,29 @@ def train_boosted(data: TrainingSet, rounds: int, boost_type: str = "gentle", in
     return state
 
 
-def evaluate_stumps(stumps: list[TrainedStump], pool: HaarFeaturePool, integrals: WindowIntegrals) -> np.ndarray:
-    """``(N,)`` float64 stage sum (sum of leaf values) of the stumps on N windows."""
+def _features_used(weak: WeakLearner) -> tuple[int, ...]:
+    """Pool indices of the features a stump or tree reads, one per node."""
+    return weak.features if isinstance(weak, TrainedTree) else (weak.feature_index,)
+
+
+def evaluate_stumps(stumps: list[WeakLearner], pool: HaarFeaturePool, integrals: WindowIntegrals) -> np.ndarray:
+    """``(N,)`` float64 stage sum (sum of leaf values) of the stumps or trees on N windows."""
     total = np.zeros(integrals.num_samples)
     if not stumps:
         return total
-    features = sorted({s.feature_index for s in stumps})
+    features = sorted({f for s in stumps for f in _features_used(s)})
     values = compute_feature_values(pool, integrals, np.array(features))
     row_of = {f: k for k, f in enumerate(features)}
     for stump in stumps:
-        total += stump.leaf_values(values[row_of[stump.feature_index]])
+        rows = [row_of[f] for f in _features_used(stump)]
+        total += stump.leaf_values(values[rows] if isinstance(stump, TrainedTree) else values[rows[0]])
     return total
 
 
-def add_stage(cascade: Cascade, pool: HaarFeaturePool, stumps: list[TrainedStump], threshold: float) -> Stage:
-    """Append a stage made of ``stumps`` to ``cascade``, adding their features to
-    ``cascade.features`` (a feature already there is reused). Returns the new stage."""
+def add_stage(cascade: Cascade, pool: HaarFeaturePool, stumps: list[WeakLearner], threshold: float) -> Stage:
+    """Append a stage made of ``stumps`` (or trees) to ``cascade``, adding every feature
+    their nodes use to ``cascade.features`` (a feature already there is reused).
+    Returns the new stage."""
     if tuple(cascade.window_size) != tuple(pool.window_size):
         raise ValueError(f"cascade window {cascade.window_size} differs from the pool's {pool.window_size}")
     if not stumps:
@@ -258,12 +341,16 @@ def add_stage(cascade: Cascade, pool: HaarFeaturePool, stumps: list[TrainedStump
     position = {(f.tilted, f.rects.tobytes()): i for i, f in enumerate(cascade.features)}
     weak_classifiers = []
     for stump in stumps:
-        feature = pool.haar_feature(stump.feature_index)
-        key = (feature.tilted, feature.rects.tobytes())
-        if key not in position:
-            position[key] = len(cascade.features)
-            cascade.features.append(feature)
-        weak_classifiers.append(stump.weak_classifier(position[key]))
+        at = []
+        for index in _features_used(stump):
+            feature = pool.haar_feature(index)
+            key = (feature.tilted, feature.rects.tobytes())
+            if key not in position:
+                position[key] = len(cascade.features)
+                cascade.features.append(feature)
+            at.append(position[key])
+        weak_classifiers.append(stump.weak_classifier(at) if isinstance(stump, TrainedTree)
+                                else stump.weak_classifier(at[0]))
     stage = Stage(float(threshold), weak_classifiers)
     cascade.stages.append(stage)
     return stage

@@ -16,6 +16,10 @@ One stage:
    ``max_weak_per_stage`` rounds). Decisions use the detector's rule
    ``sum >= float32(threshold) - 1e-5``, so the rates are those the detector shows.
 
+With ``feature_type`` LBP (opencv_traincascade's ``-featureType LBP``) the stages are made of
+categorical stumps over OpenCV's multi-block LBP codes (``vj.lbp_train``) and the cascade is an
+``vj.lbp.LbpCascade``; mining, thresholds, saving and resuming are the same.
+
 Every finished stage is written at once (``save_cascade``, atomically) together with
 a JSON sidecar ``OUT.train.json`` holding the settings, a fingerprint of the data and
 of the settings that shape the stages (all but the stopping rules, so a finished
@@ -43,11 +47,14 @@ from typing import Callable
 
 import numpy as np
 
-from .boost import BoostState, TrainedStump, add_stage, boost_round
+from .boost import BoostState, WeakLearner, add_stage, boost_round
 from .cascade import Cascade
 from .cascade_checks import sidecar_problem
 from .detect import STAGE_THRESHOLD_EPS
 from .haar_enum import HaarFeaturePool, enumerate_haar_features
+from .lbp import LbpCascade
+from .lbp_train import (LbpBoostState, add_lbp_stage, build_lbp_training_set, empty_lbp_cascade, lbp_boost_round,
+                        lbp_feature_pool, lbp_pool_size)
 from .mining import NegativeMiner, NoNegativesLeftError, cascade_accepts
 from .opencv_xml import parse_cascade, save_cascade
 from .train_features import build_training_set
@@ -71,6 +78,10 @@ class SidecarError(ValueError):
     """The ``.train.json`` sidecar is unreadable, not JSON, or holds values of the wrong type or range."""
 
 
+#: ``CascadeTrainingConfig.feature_type`` values (opencv_traincascade's ``-featureType``, less HOG).
+FEATURE_TYPES = ("HAAR", "LBP")
+
+
 @dataclass(frozen=True)
 class CascadeTrainingConfig:
     """Settings of a cascade training (all of them enter the resume fingerprint).
@@ -88,10 +99,14 @@ class CascadeTrainingConfig:
         max_weak_per_stage: most stumps in one stage.
         feature_set: ``BASIC``, ``CORE`` or ``ALL``.
         feature_fraction: keep this random fraction of the feature pool (1 = all).
-        boost_type: ``gentle`` or ``discrete``.
+        boost_type: ``gentle``, ``discrete``, ``real`` or ``logit`` (``vj.boost``).
         weight_trim_rate: OpenCV's weight trimming (0 disables).
+        max_depth: most levels of splits of each weak classifier (opencv's
+            ``-maxDepth``; 1: stumps, deeper: ``vj.tree_train``); Haar only.
         max_mining_windows: give up mining a stage after this many windows.
         seed: random seed (feature subset, negatives).
+        feature_type: ``HAAR`` or ``LBP`` (``vj.lbp_train``: categorical stumps over
+            OpenCV's multi-block LBP features; ``feature_set`` is then unused).
     """
 
     window_size: tuple[int, int] = (24, 24)
@@ -107,10 +122,18 @@ class CascadeTrainingConfig:
     feature_fraction: float = 1.0
     boost_type: str = "gentle"
     weight_trim_rate: float = 0.95
+    max_depth: int = 1
     max_mining_windows: int = 200_000_000
     seed: int = 0
+    feature_type: str = "HAAR"
 
     def __post_init__(self) -> None:
+        if self.feature_type not in FEATURE_TYPES:
+            raise ValueError(f"feature_type must be one of {FEATURE_TYPES}, got {self.feature_type!r}")
+        if self.feature_type == "LBP" and self.feature_set != "BASIC":
+            raise ValueError(f"feature_set {self.feature_set!r} is a Haar setting: LBP training has one feature pool")
+        if self.feature_type == "LBP" and self.boost_type not in ("gentle", "discrete"):
+            raise ValueError(f"boost_type {self.boost_type!r}: LBP training boosts 'gentle' or 'discrete'")
         if not 0 < self.min_hit_rate <= 1:
             raise ValueError(f"min_hit_rate must be in (0, 1], got {self.min_hit_rate}")
         if not 0 < self.max_false_alarm < 1:
@@ -119,6 +142,10 @@ class CascadeTrainingConfig:
             raise ValueError("num_stages, num_negatives and max_weak_per_stage must be >= 1")
         if not 0 < self.feature_fraction <= 1:
             raise ValueError(f"feature_fraction must be in (0, 1], got {self.feature_fraction}")
+        if isinstance(self.max_depth, bool) or not isinstance(self.max_depth, int) or not 1 <= self.max_depth <= 25:
+            raise ValueError(f"max_depth must be an integer in 1..25, got {self.max_depth!r}")
+        if self.feature_type != "HAAR" and self.max_depth > 1:
+            raise ValueError(f"max_depth {self.max_depth}: trees are trained for Haar features only")
 
     @property
     def target_rate(self) -> float:
@@ -239,6 +266,10 @@ STOPPING_SETTINGS = ("num_stages", "target_false_positive_rate", "max_mining_win
 def _fingerprint(config: CascadeTrainingConfig, positives: np.ndarray, backgrounds: list[np.ndarray]) -> str:
     """Hash of the settings that shape the stages and of the data."""
     shaping = {k: v for k, v in asdict(config).items() if k not in STOPPING_SETTINGS}
+    if shaping["feature_type"] == "HAAR":
+        del shaping["feature_type"]  # the fingerprint of sidecars written before the field existed
+    if shaping["max_depth"] == 1:
+        del shaping["max_depth"]  # likewise: stumps, as every training before trees
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode())
     digest.update(np.ascontiguousarray(positives).tobytes())
     for image in backgrounds:
@@ -247,12 +278,17 @@ def _fingerprint(config: CascadeTrainingConfig, positives: np.ndarray, backgroun
     return digest.hexdigest()
 
 
-def _feature_pool(config: CascadeTrainingConfig) -> HaarFeaturePool:
-    pool = enumerate_haar_features(config.window_size, config.feature_set)
+def _feature_pool(config: CascadeTrainingConfig) -> HaarFeaturePool | np.ndarray:
+    """The Haar pool, or the ``(F, 4)`` LBP features, with ``feature_fraction`` of them kept at random."""
+    lbp = config.feature_type == "LBP"
+    pool = lbp_feature_pool(config.window_size) if lbp else enumerate_haar_features(config.window_size,
+                                                                                      config.feature_set)
     if config.feature_fraction >= 1:
         return pool
     rng = np.random.default_rng([config.seed, 1_000_003])
     keep = np.sort(rng.choice(len(pool), int(round(config.feature_fraction * len(pool))), replace=False))
+    if lbp:
+        return pool[keep]
     return HaarFeaturePool(pool.window_size, pool.feature_set, pool.rects[keep], pool.weights[keep],
                            pool.tilted[keep], pool.kinds[keep])
 
@@ -264,10 +300,12 @@ def training_memory_bytes(config: CascadeTrainingConfig) -> int:
     num_negatives`` samples (the process itself, a few hundred MB, comes on top)."""
     width, height = config.window_size
     n = config.max_positives + config.num_negatives
-    features = len(enumerate_haar_features(config.window_size, config.feature_set))
+    lbp = config.feature_type == "LBP"  # LBP: (F, N) uint8 codes and one int32 integral table
+    features = lbp_pool_size(config.window_size) if lbp else len(enumerate_haar_features(config.window_size,
+                                                                                         config.feature_set))
     if config.feature_fraction < 1:
         features = int(round(config.feature_fraction * features))
-    tables = 2 if config.feature_set == "ALL" else 1
+    tables = 2 if config.feature_set == "ALL" and not lbp else 1
     return features * n + tables * 4 * (width + 1) * (height + 1) * n + width * height * n
 
 
@@ -359,7 +397,7 @@ def _load_resume(out: Path, fingerprint: str, overwrite: bool) -> tuple[Cascade 
                                     "replaced): choose another --out, or pass --overwrite to replace it")
         stages = stages[:-1]  # killed between the sidecar and the cascade file: redo the last stage
     cascade = parse_cascade(data, str(out))
-    if not isinstance(cascade, Cascade) or len(stages) != cascade.num_stages:
+    if not isinstance(cascade, (Cascade, LbpCascade)) or len(stages) != cascade.num_stages:
         raise ResumeMismatchError(f"{sidecar} lists {len(stages)} stages but {out} has {cascade.num_stages}; "
                                   "pass --overwrite to start afresh")
     if not stages:
@@ -388,14 +426,15 @@ def _save(out: Path, cascade: Cascade, fingerprint: str, config: CascadeTraining
         raise
 
 
-def train_stage(positives: np.ndarray, negatives: np.ndarray, pool: HaarFeaturePool, config: CascadeTrainingConfig,
-                on_round: Callable[[int, float, float], None] | None = None
-                ) -> tuple[list[TrainedStump], float, float, float]:
+def train_stage(positives: np.ndarray, negatives: np.ndarray, pool: HaarFeaturePool | np.ndarray,
+                config: CascadeTrainingConfig, on_round: Callable[[int, float, float], None] | None = None
+                ) -> tuple[list[WeakLearner], float, float, float]:
     """Boost one stage until its false-alarm target (see the module doc).
 
     Args:
         positives, negatives: ``(P, H, W)`` and ``(Q, H, W)`` uint8 windows.
-        pool: candidate features.
+        pool: candidate features (``feature_type`` LBP: ``(F, 4)`` LBP features, and the
+            stumps returned are ``vj.lbp_train.LbpStump``).
         config: targets and boosting settings.
         on_round: optional ``on_round(round, hit_rate, false_alarm)``.
 
@@ -404,12 +443,17 @@ def train_stage(positives: np.ndarray, negatives: np.ndarray, pool: HaarFeatureP
     """
     windows = np.concatenate([positives, negatives])
     labels = np.concatenate([np.ones(len(positives), np.uint8), np.zeros(len(negatives), np.uint8)])
-    data = build_training_set(windows, labels, pool)
-    state = BoostState.start(labels, config.boost_type, weight_trim_rate=config.weight_trim_rate)
+    lbp = config.feature_type == "LBP"
+    data = build_lbp_training_set(windows, labels, pool) if lbp else build_training_set(windows, labels, pool)
+    if lbp:
+        state = LbpBoostState.start(labels, config.boost_type, weight_trim_rate=config.weight_trim_rate)
+    else:
+        state = BoostState.start(labels, config.boost_type, weight_trim_rate=config.weight_trim_rate,
+                                 max_depth=config.max_depth)
     is_face = labels > 0
     threshold = hit_rate = false_alarm = 0.0
     for round_number in range(1, config.max_weak_per_stage + 1):
-        boost_round(state, data)
+        (lbp_boost_round if lbp else boost_round)(state, data)
         threshold = threshold_for_hit_rate(state.scores[is_face], config.min_hit_rate)
         passes = stage_passes(state.scores, threshold)
         hit_rate, false_alarm = float(passes[is_face].mean()), float(passes[~is_face].mean())
@@ -454,8 +498,10 @@ def train_cascade(positives: np.ndarray, backgrounds: list[np.ndarray], config: 
     session_start = time.perf_counter()
     cascade, reports, earlier_seconds = _load_resume(out, fingerprint, overwrite)
     remove_stale_temporaries(out)
+    lbp = config.feature_type == "LBP"
     if cascade is None:
-        cascade = Cascade((width, height), [], [], feature_set=config.feature_set)
+        cascade = empty_lbp_cascade((width, height)) if lbp else Cascade((width, height), [], [],
+                                                                         feature_set=config.feature_set)
     else:
         notify("resume", {"stages": cascade.num_stages})
     miner = NegativeMiner(backgrounds, config.window_size)
@@ -484,7 +530,7 @@ def train_cascade(positives: np.ndarray, backgrounds: list[np.ndarray], config: 
         stumps, threshold, hit_rate, false_alarm = train_stage(
             kept, mined.windows, pool, config,
             lambda r, hit, fa: notify("round", {"stage": stage, "round": r, "hit_rate": hit, "false_alarm": fa}))
-        add_stage(cascade, pool, stumps, threshold)
+        (add_lbp_stage if lbp else add_stage)(cascade, pool, stumps, threshold)
         finished = time.perf_counter()
         report = StageReport(stage, len(stumps), threshold, hit_rate, false_alarm, len(kept), len(mined.windows),
                              mined.acceptance_ratio, mined.per_second, finished - started, mined.seconds,

@@ -1,4 +1,4 @@
-"""``vj train``: train a Haar cascade and write it as OpenCV XML.
+"""``vj train``: train a Haar or LBP cascade and write it as OpenCV XML.
 
     vj train --pos cbcl/train/faces --neg backgrounds --window 19 --stages 10 \\
         --min-hit-rate 0.995 --max-false-alarm 0.5 --out cascade.xml
@@ -8,6 +8,8 @@
 
     vj train --vec faces.vec -w 24 -h 24 --bg bg.txt --num-pos 2000 --num-neg 1000 \\
         --num-stages 20 --bt GAB --out cascade.xml
+
+    vj train --pos cbcl/train/faces --neg backgrounds --window 19 --feature-type LBP --out lbp.xml
 
 Positives: ``--pos DIR`` folders of face crops used whole; ``--pos-chips DIR`` folders
 of larger chips, each cut by the face box ``--chip-box X,Y,W,H`` (fractions of the
@@ -47,6 +49,9 @@ MIN_WINDOW_SIDE, MAX_WINDOW_SIDE = 3, 128
 WINDOW_SIDE = int_at_least(MIN_WINDOW_SIDE, MAX_WINDOW_SIDE, " (window side in pixels: 3 is the smallest a cascade "
                            "and its features fit, 128 the largest vj trains)")
 
+#: opencv_traincascade's ``-bt`` names and the ``--boost`` variants they are.
+BT_NAMES = {"GAB": "gentle", "DAB": "discrete", "RAB": "real", "LB": "logit"}
+
 if TYPE_CHECKING:
     from .cascade_train import CascadeTrainingConfig
     from .positives import SampleReport
@@ -54,7 +59,7 @@ if TYPE_CHECKING:
 
 def register(subparsers) -> None:
     """Add the ``train`` subcommand to the ``vj`` parser."""
-    p = subparsers.add_parser("train", help="train a Haar cascade", description="Train a Viola-Jones cascade.",
+    p = subparsers.add_parser("train", help="train a Haar or LBP cascade", description="Train a Viola-Jones cascade.",
                               add_help=False)
     add_train_arguments(p)
     p.set_defaults(func=run)
@@ -106,8 +111,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    "background windows (or max-false-alarm ** stages, if higher); negative: off, as opencv's -1")
     p.add_argument("--weight-trim-rate", type=float_in(0, 1), default=0.95,
                    help="Gentle/discrete weight trimming (default 0.95, as opencv; 0 disables)")
-    p.add_argument("--bt", default=None, choices=("GAB", "DAB"),
-                   help="opencv's boosting type: GAB = --boost gentle, DAB = --boost discrete")
+    p.add_argument("--bt", default=None, choices=tuple(BT_NAMES),
+                   help="opencv's boosting type: GAB = --boost gentle, DAB = discrete, RAB = real, LB = logit")
+    p.add_argument("--max-depth", type=int_at_least(1, 25), default=1, metavar="D",
+                   help="opencv's -maxDepth: each weak classifier is a tree of at most D levels of splits "
+                   "(default 1: stumps)")
     p.add_argument("--memory-budget", type=float_in(0, 1e6, low_open=True), default=None, metavar="GB",
                    help="refuse to start when a stage's training set would need more than this many GB")
     p.add_argument("--num-neg", type=int_at_least(1), default=2000, help="negatives mined per stage (default 2000)")
@@ -119,9 +127,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="most stumps per stage (default 200)")
     p.add_argument("--features", "--mode", dest="features", default="BASIC", choices=("BASIC", "CORE", "ALL"),
                    help="Haar feature set")
+    p.add_argument("--feature-type", default="HAAR", choices=("HAAR", "LBP"), type=str.upper,
+                   help="opencv's -featureType: HAAR (default) or LBP (multi-block LBP codes, categorical stumps)")
     p.add_argument("--feature-fraction", type=float_in(0, 1, low_open=True), default=1.0,
                    help="random fraction of features to use")
-    p.add_argument("--boost", default="gentle", choices=("gentle", "discrete"), help="AdaBoost variant")
+    p.add_argument("--boost", default="gentle", choices=tuple(BT_NAMES.values()),
+                   help="AdaBoost variant (default gentle)")
     p.add_argument("--max-mining-windows", type=int_at_least(1), default=200_000_000,
                    help="stop when a stage's negatives are not found within this many windows")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed")
@@ -314,7 +325,12 @@ def _run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource]) -> i
     if args.neg is None and not args.bg:
         print("vj train: no negatives: give --neg DIR and / or --bg FILE", file=sys.stderr)
         return EXIT_USAGE
-    boost = {"GAB": "gentle", "DAB": "discrete", None: args.boost}[args.bt]
+    boost = BT_NAMES[args.bt] if args.bt else args.boost
+    feature_type = getattr(args, "feature_type", "HAAR")
+    if feature_type == "LBP" and args.features != "BASIC":
+        print(f"vj train: --mode {args.features} chooses Haar features; LBP training has one feature pool "
+              "(drop --mode, or use --feature-type HAAR)", file=sys.stderr)
+        return EXIT_USAGE
     target = args.target_fpr
     if args.acceptance_ratio_break_value is not None and args.acceptance_ratio_break_value >= 0:
         # opencv stops at this acceptance ratio or at max-false-alarm ** stages, whichever comes first
@@ -333,7 +349,7 @@ def _run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource]) -> i
             num_negatives=args.num_neg, max_positives=args.num_pos, min_positives=args.min_positives,
             max_weak_per_stage=args.max_weak, feature_set=args.features, feature_fraction=args.feature_fraction,
             boost_type=boost, weight_trim_rate=args.weight_trim_rate, max_mining_windows=args.max_mining_windows,
-            seed=args.seed)
+            seed=args.seed, feature_type=feature_type, max_depth=getattr(args, "max_depth", 1))
         _check_memory_budget(config, args.memory_budget)
     except (OSError, ValueError) as exc:
         print(f"vj train: {describe(exc)}", file=sys.stderr)

@@ -8,7 +8,9 @@ window positions of that level with the detector's own per-window code
 ``sum >= float32(threshold) - 1e-5`` stage test). The windows it accepts are exactly
 windows the detector would report on that background, so they are the false alarms
 the next stage must learn to reject. Windows OpenCV never evaluates (standard
-deviation <= 10) are never returned.
+deviation <= 10) are never returned. An LBP cascade (``vj.lbp.LbpCascade``) is run by
+``vj.lbp_train.lbp_window_accepts`` on the same integral buffers; OpenCV's LBP detector
+evaluates every window, flat ones included, and so does the miner.
 
 ``cascade_accepts`` runs the same code on ready-made windows (the positives), so
 training drops exactly the positives the detector would miss.
@@ -24,9 +26,12 @@ import numpy as np
 
 from .cascade import Cascade
 from .detect import PreparedCascade, _rect_offsets, prepare_cascade
-from .evaluate import _run_stumps, _window_norm
+from .evaluate import _run_stumps, _run_trees, _window_norm
 from .image import resize_bilinear
 from .integral import integral_images_fast, tilted_integral_image
+from .lbp import LbpCascade
+from .lbp import prepare_lbp_cascade
+from .lbp_train import lbp_window_accepts
 
 
 class NoNegativesLeftError(RuntimeError):
@@ -50,27 +55,52 @@ def _evaluate_at_py(sums, sqsums, starts, norm_ofs, area, stage_first, stage_thr
 
 _evaluate_parallel = numba.njit(cache=True, parallel=True)(_evaluate_at_py)
 _evaluate_serial = numba.njit(cache=True)(_evaluate_at_py)
+
+
+def _evaluate_trees_at_py(sums, sqsums, starts, norm_ofs, area, stage_first, stage_thr, weak_node, weak_leaf,
+                          node_ofs, node_prm, node_child, leaves, passed):  # pragma: no cover - compiled
+    """``_evaluate_at_py`` for a cascade of trees (``vj.evaluate._run_trees``; at least one stage)."""
+    for i in numba.prange(starts.shape[0]):
+        p = starts[i]
+        norm = _window_norm(sums, sqsums, p, norm_ofs, area)
+        if norm == 0:
+            passed[i] = 0
+        else:
+            result, _ = _run_trees(sums, p, norm, stage_first, stage_thr, weak_node, weak_leaf, node_ofs, node_prm,
+                                   node_child, leaves)
+            passed[i] = 1 if result == 1 else 0
+
+
+_evaluate_trees_parallel = numba.njit(cache=True, parallel=True)(_evaluate_trees_at_py)
+_evaluate_trees_serial = numba.njit(cache=True)(_evaluate_trees_at_py)
 #: Below this many windows the serial kernel is faster than starting threads.
 PARALLEL_MIN_WINDOWS = 4096
 
 
 class _Evaluator:
-    """A cascade (possibly with no stage) in the detector's packed form."""
+    """A cascade (possibly with no stage) in the detector's packed form. An ``LbpCascade`` (even
+    one with no stage) is evaluated on every window, as OpenCV's LBP detector has no variance test."""
 
-    def __init__(self, cascade: Cascade | None, window_size: tuple[int, int]) -> None:
+    def __init__(self, cascade: Cascade | LbpCascade | None, window_size: tuple[int, int]) -> None:
         self.window_size = (int(window_size[0]), int(window_size[1]))
         self.prepared: PreparedCascade | None = None
+        self.is_lbp = isinstance(cascade, LbpCascade)
         if cascade is not None and cascade.stages:
             if tuple(cascade.window_size) != self.window_size:
                 raise ValueError(f"cascade window {cascade.window_size} differs from {self.window_size}")
+        if self.is_lbp:
+            self.lbp = prepare_lbp_cascade(cascade) if cascade.stages else None
+        elif cascade is not None and cascade.stages:
             self.prepared = prepare_cascade(cascade)
-            if not self.prepared.is_stumps:
-                raise ValueError("mining supports stump cascades only (the trainer makes stumps)")
         self.has_tilted = self.prepared is not None and self.prepared.has_tilted
 
     def run(self, sums: np.ndarray, sqsums: np.ndarray, stride: int, tilted_base: int,
             starts: np.ndarray) -> np.ndarray:
         """``(K,)`` bool acceptance of windows at flat offsets ``starts`` of the buffers."""
+        if self.is_lbp:
+            if self.lbp is None:
+                return np.ones(starts.shape[0], dtype=bool)
+            return lbp_window_accepts(self.lbp, sums, stride, starts)
         win_w, win_h = self.window_size
         norm_ofs = np.array([stride + 1, stride + win_w - 1, (win_h - 1) * stride + 1,
                              (win_h - 1) * stride + win_w - 1], dtype=np.uint64)
@@ -84,8 +114,13 @@ class _Evaluator:
                          np.zeros(0, np.float32), empty_f, passed)
         else:
             ofs = _rect_offsets(p, stride, tilted_base, np.uint64)
-            kernel(sums, sqsums, starts, norm_ofs, area, p.stage_first, p.stage_thr, ofs, p.node_prm,
-                         p.stump_vals, passed)
+            if p.is_stumps:
+                kernel(sums, sqsums, starts, norm_ofs, area, p.stage_first, p.stage_thr, ofs, p.node_prm,
+                       p.stump_vals, passed)
+            else:  # trees (opencv's -maxDepth > 1, vj.tree_train)
+                trees = _evaluate_trees_parallel if starts.shape[0] >= PARALLEL_MIN_WINDOWS else _evaluate_trees_serial
+                trees(sums, sqsums, starts, norm_ofs, area, p.stage_first, p.stage_thr, p.weak_node, p.weak_leaf, ofs,
+                      p.node_prm, p.node_child, p.leaves, passed)
         return passed.astype(bool)
 
 
@@ -106,7 +141,7 @@ def _window_integrals(windows: np.ndarray, with_tilted: bool) -> tuple[np.ndarra
     return np.ascontiguousarray(block.ravel()), np.ascontiguousarray(sq_block.ravel()), block.shape[1], plane
 
 
-def cascade_accepts(cascade: Cascade | None, windows: np.ndarray) -> np.ndarray:
+def cascade_accepts(cascade: Cascade | LbpCascade | None, windows: np.ndarray) -> np.ndarray:
     """Whether the detector would accept each window at its own size (no scaling).
 
     Args:
@@ -178,7 +213,7 @@ class NegativeMiner:
         self.positions_per_draw = int(positions_per_draw)
         self.min_draws = max(1, int(min_draws))
 
-    def mine(self, cascade: Cascade | None, count: int, rng: np.random.Generator, max_windows: int = 10**9,
+    def mine(self, cascade: Cascade | LbpCascade | None, count: int, rng: np.random.Generator, max_windows: int = 10**9,
              progress: Callable[[int, int], None] | None = None) -> MiningResult:
         """Collect ``count`` windows the cascade accepts.
 
