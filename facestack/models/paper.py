@@ -96,16 +96,28 @@ class LeNetAge(nn.Module):
         C5 conv 5x5, 16->120        29 -> 25   then sigmoid
         F6 FC 120*25*25 -> 84, sigmoid   (84 as in LeNet-5; the text gives no size)
         output FC 84 -> 4 age bins
+
+    ``activation="tanh"`` puts tanh where the text has the logistic sigmoid (LeCun's LeNet-5
+    used a scaled tanh). On 128x128 input C5 is 25x25, so F6 sums 75,000 inputs; the
+    sigmoid's outputs all sit near 0.5, so the first SGD steps move every F6 unit's input
+    the same way by far more than its range, the F6 sigmoids saturate within a few steps
+    and the network stays at the majority class (docs/results.md, the LeNet diagnosis).
+    tanh's outputs are centred on 0, which removes that common push.
     """
 
-    def __init__(self, classes: int = 4, f6: int = 84) -> None:
+    ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+
+    def __init__(self, classes: int = 4, f6: int = 84, activation: str = "sigmoid") -> None:
         super().__init__()
+        if activation not in self.ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(self.ACTIVATIONS)}, got {activation!r}")
+        act = self.ACTIVATIONS[activation]
         self.features = nn.Sequential(
-            nn.Conv2d(1, 6, 5), nn.Subsample2d(6), nn.Sigmoid(),
-            nn.Conv2d(6, 16, 5), nn.Subsample2d(16), nn.Sigmoid(),
-            nn.Conv2d(16, 120, 5), nn.Sigmoid(), nn.Flatten(),
+            nn.Conv2d(1, 6, 5), nn.Subsample2d(6), act(),
+            nn.Conv2d(6, 16, 5), nn.Subsample2d(16), act(),
+            nn.Conv2d(16, 120, 5), act(), nn.Flatten(),
         )
-        self.classifier = nn.Sequential(nn.Linear(120 * 25 * 25, f6), nn.Sigmoid(), nn.Linear(f6, classes))
+        self.classifier = nn.Sequential(nn.Linear(120 * 25 * 25, f6), act(), nn.Linear(f6, classes))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))

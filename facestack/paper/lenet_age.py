@@ -47,16 +47,19 @@ PRESETS = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=("lenet", "trunk"),
                         help="lenet: the text's LeNet; trunk: the gender network's trunk with 4 outputs")
+    parser.add_argument("--activation", choices=tuple(LeNetAge.ACTIVATIONS),
+                        help="the LeNet's activation (default sigmoid, as the text; tanh learns, see the docstring)")
 
 
 def build_model(settings: argparse.Namespace, tasks: list[Task]) -> nn.Module:
     """LeNetAge, or the gender network with one output per age bin."""
     if settings.model == "lenet":
-        return LeNetAge(classes=tasks[0].classes)
+        return LeNetAge(classes=tasks[0].classes, activation=settings.activation)
     return GenderNet(variant=settings.variant, classes=tasks[0].classes, dropout=settings.dropout)
 
 
-EXPERIMENT = Experiment("lenet_age", __doc__, PRESETS, build_model, ("age",), add_arguments=add_arguments)
+EXPERIMENT = Experiment("lenet_age", __doc__, PRESETS, build_model, ("age",), add_arguments=add_arguments,
+                        extra_defaults={"activation": "sigmoid"})
 
 
 def main(argv: list[str] | None = None) -> int:
