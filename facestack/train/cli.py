@@ -54,6 +54,8 @@ from .weighting import TaskWeighting
 BINS = {"paper": "paper", "authors-code": "code"}
 SPLIT_BINS = "paper"  # the split is stratified by these bins whatever --bins says: one split for all runs
 
+#: A model within this much test accuracy of the majority class counts as "no better" (``Experiment.majority_hint``).
+MAJORITY_MARGIN = 0.005
 #: Values of options that neither the command line nor the preset sets.
 COMMON_DEFAULTS: dict[str, Any] = {
     "data": None, "format": "auto", "cache_dir": None, "seed": 0, "split_seed": 0, "epochs": 30, "batch_size": 128,
@@ -114,6 +116,8 @@ class Experiment:
     build_weighting: Callable[[argparse.Namespace, list[Task]], TaskWeighting | None] = lambda s, t: None
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
     extra_defaults: dict[str, Any] = field(default_factory=dict)
+    #: What to tell the user when the model ends no better than the majority class (None: nothing).
+    majority_hint: Callable[[argparse.Namespace], str] | None = None
 
 
 def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
@@ -458,5 +462,9 @@ def _run(experiment: Experiment, argv: list[str], command_line: list[str]) -> in
             print(f"test, {which} model (epoch {results[which]['epoch']}): {line}")
     print("majority class: " + ", ".join(f"{t.name} {results['baseline'][t.name]['class']} "
                                          f"acc {results['baseline'][t.name]['test_accuracy']:.4f}" for t in tasks))
+    final = results.get("best") or results.get("final")
+    if experiment.majority_hint and final and all(
+            final[t.name]["accuracy"] <= results["baseline"][t.name]["test_accuracy"] + MAJORITY_MARGIN for t in tasks):
+        print(f"no better than the majority class: {experiment.majority_hint(settings)}")
     print(f"results: {out / 'results.json'}")
     return 0

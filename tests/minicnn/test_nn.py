@@ -91,8 +91,10 @@ def test_paper_networks_equal_pytorch_twins(net, variant, backend):
         np.testing.assert_allclose(to_numpy(p.grad), tparams[name].grad.numpy(), rtol=1e-5, atol=1e-8, err_msg=name)
 
 
-def test_lenet_shapes_and_twin(backend):
-    model = LeNetAge()
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_lenet_shapes_and_twin(backend, activation):
+    model = LeNetAge(activation=activation)
+    assert sum(isinstance(m, nn.Tanh) for m in model.modules()) == (4 if activation == "tanh" else 0)
     twin = twin_of(model)
     copy_weights(model, twin)
     model.to(backend)
@@ -100,6 +102,11 @@ def test_lenet_shapes_and_twin(backend):
     out = model(Tensor(to_device(x, backend)))
     assert out.shape == (2, 4) and out.dtype == np.float32
     np.testing.assert_allclose(to_numpy(out.data), twin(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_lenet_refuses_an_unknown_activation():
+    with pytest.raises(ValueError, match="activation must be one of"):
+        LeNetAge(activation="relu6")
 
 
 def test_models_keep_float32(backend):

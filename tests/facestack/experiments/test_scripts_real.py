@@ -14,6 +14,7 @@ import pytest
 
 from facestack.paper import flip_test, gender_cnn, lenet_age, multitask, results_table, weighting_figure
 from minicnn.serialization import load_arrays
+from facestack.train.cli import MAJORITY_MARGIN
 from minicnn.train.report import read_csv
 
 SMOKE = ["--limit", "256", "--epochs", "2", "--batch-size", "32", "--steps-per-epoch", "2", "--no-progress"]
@@ -114,3 +115,24 @@ def test_lenet_age_writes_its_diagnostics_for_a_short_run(utkface_dir, cache_dir
     assert sigmoids and all(0.0 <= r["saturated_fraction"] <= 1.0 for r in sigmoids)  # the text's sigmoid LeNet
     assert grads and all(r["grad_norm"] >= 0.0 and r["param_norm"] >= 0.0 for r in grads)
     assert any(r["grad_norm"] > 0.0 for r in grads)
+
+
+def test_lenet_age_names_the_fix_when_it_ends_at_the_majority_class(utkface_dir, cache_dir, tmp_path, capsys):
+    """The default (sigmoid) LeNet's output says when it is no better than the majority class, and names tanh."""
+    out = tmp_path / "lenet-hint"
+    assert run(lenet_age, utkface_dir, cache_dir, out) == 0
+    results = json.loads((out / "results.json").read_text())
+    at_majority = (results["best"]["age"]["accuracy"]
+                   <= results["baseline"]["age"]["test_accuracy"] + MAJORITY_MARGIN)
+    printed = capsys.readouterr().out
+    assert ("no better than the majority class" in printed) == at_majority
+    if at_majority:
+        assert "--activation tanh" in printed
+
+
+def test_lenet_majority_hint_names_tanh_only_for_the_sigmoid_lenet():
+    from argparse import Namespace
+
+    assert "--activation tanh" in lenet_age.majority_hint(Namespace(model="lenet", activation="sigmoid"))
+    assert "--activation tanh" not in lenet_age.majority_hint(Namespace(model="lenet", activation="tanh"))
+    assert "--activation tanh" not in lenet_age.majority_hint(Namespace(model="trunk", activation="sigmoid"))
