@@ -62,6 +62,9 @@ REFINE_CANDIDATES = 8
 #: features over the screening subset get a full histogram.
 SCREEN_KEEP_RATIO = 64
 SCREEN_MIN_KEEP = 256
+#: The histogram kernel's features go in this many chunks (each its own thread task with one
+#: set of histograms), enough for the threads to balance.
+HISTOGRAM_CHUNKS = 64
 
 
 class SplitChoice(NamedTuple):
@@ -160,35 +163,43 @@ def _split_score(p, q, face_total, nonface_total, gentle):
 def _add_range(r0, r1, r2, r3, start, stop, offset, w, h0, h1, h2, h3):
     """Four features' histograms over samples ``start .. stop - 1`` of one class:
     ``h[offset + r[k]] += w[k]`` (``offset`` 0 for faces, ``MAX_BINS`` for non-faces)."""
+    offset = np.uint64(offset)  # unsigned indices: no negative-index wrap-around test per update
     for k in range(start, stop):
         x = w[k]
-        h0[offset + r0[k]] += x
-        h1[offset + r1[k]] += x
-        h2[offset + r2[k]] += x
-        h3[offset + r3[k]] += x
+        h0[offset + np.uint64(r0[k])] += x
+        h1[offset + np.uint64(r1[k])] += x
+        h2[offset + np.uint64(r2[k])] += x
+        h3[offset + np.uint64(r3[k])] += x
 
 
 @nb.njit(cache=True, inline="always")
 def _add_listed(r0, r1, r2, r3, idx, offset, w, h0, h1, h2, h3):
     """As ``_add_range`` over the listed samples of one class: ``h[offset + r[k]] += w[k]``."""
+    offset = np.uint64(offset)
     for i in range(idx.shape[0]):
         k = idx[i]
         x = w[k]
-        h0[offset + r0[k]] += x
-        h1[offset + r1[k]] += x
-        h2[offset + r2[k]] += x
-        h3[offset + r3[k]] += x
+        h0[offset + np.uint64(r0[k])] += x
+        h1[offset + np.uint64(r1[k])] += x
+        h2[offset + np.uint64(r2[k])] += x
+        h3[offset + np.uint64(r3[k])] += x
 
 
 @nb.njit(cache=True, inline="always")
 def _best_score(hist, n_bins, face_total, nonface_total, gentle):
     """The largest criterion over the splits after bins ``0 .. n_bins - 2`` of one
-    feature's ``(2 * MAX_BINS,)`` face-then-non-face histogram."""
+    feature's ``(2 * MAX_BINS,)`` face-then-non-face histogram, which it leaves all zero
+    for the next feature (bins ``>= n_bins`` are never written)."""
     p = q = best = 0.0
     for j in range(n_bins - 1):
         p += hist[j]
         q += hist[MAX_BINS + j]
+        hist[j] = 0.0
+        hist[MAX_BINS + j] = 0.0
         best = max(best, _split_score(p, q, face_total, nonface_total, gentle))
+    if n_bins > 0:
+        hist[n_bins - 1] = 0.0
+        hist[MAX_BINS + n_bins - 1] = 0.0
     return best
 
 
@@ -203,23 +214,27 @@ def _histogram_kernel(bins, num_bins, features, dense, runs, face_idx, nonface_i
     bin adds its samples' weights in increasing sample order.
     """
     n_features = features.shape[0]
-    for g in nb.prange((n_features + 3) // 4):
-        k0 = 4 * g
-        k1, k2, k3 = min(k0 + 1, n_features - 1), min(k0 + 2, n_features - 1), min(k0 + 3, n_features - 1)
-        f0, f1, f2, f3 = features[k0], features[k1], features[k2], features[k3]
-        r0, r1, r2, r3 = bins[f0], bins[f1], bins[f2], bins[f3]
+    n_groups = (n_features + 3) // 4
+    n_chunks = min(n_groups, HISTOGRAM_CHUNKS)
+    for chunk in nb.prange(n_chunks):
+        # one set of four histograms per chunk of groups, zeroed once: _best_score clears what it read
         hists = np.zeros((4, 2 * MAX_BINS))
         h0, h1, h2, h3 = hists[0], hists[1], hists[2], hists[3]
-        if dense:
-            for run in range(runs.shape[0]):
-                _add_range(r0, r1, r2, r3, runs[run, 0], runs[run, 1], runs[run, 2], w, h0, h1, h2, h3)
-        else:
-            _add_listed(r0, r1, r2, r3, face_idx, 0, w, h0, h1, h2, h3)
-            _add_listed(r0, r1, r2, r3, nonface_idx, MAX_BINS, w, h0, h1, h2, h3)
-        best[k0] = _best_score(h0, num_bins[f0], face_total, nonface_total, gentle)
-        best[k1] = _best_score(h1, num_bins[f1], face_total, nonface_total, gentle)
-        best[k2] = _best_score(h2, num_bins[f2], face_total, nonface_total, gentle)
-        best[k3] = _best_score(h3, num_bins[f3], face_total, nonface_total, gentle)
+        for g in range(chunk * n_groups // n_chunks, (chunk + 1) * n_groups // n_chunks):
+            k0 = 4 * g
+            k1, k2, k3 = min(k0 + 1, n_features - 1), min(k0 + 2, n_features - 1), min(k0 + 3, n_features - 1)
+            f0, f1, f2, f3 = features[k0], features[k1], features[k2], features[k3]
+            r0, r1, r2, r3 = bins[f0], bins[f1], bins[f2], bins[f3]
+            if dense:
+                for run in range(runs.shape[0]):
+                    _add_range(r0, r1, r2, r3, runs[run, 0], runs[run, 1], runs[run, 2], w, h0, h1, h2, h3)
+            else:
+                _add_listed(r0, r1, r2, r3, face_idx, 0, w, h0, h1, h2, h3)
+                _add_listed(r0, r1, r2, r3, nonface_idx, MAX_BINS, w, h0, h1, h2, h3)
+            best[k0] = _best_score(h0, num_bins[f0], face_total, nonface_total, gentle)
+            best[k1] = _best_score(h1, num_bins[f1], face_total, nonface_total, gentle)
+            best[k2] = _best_score(h2, num_bins[f2], face_total, nonface_total, gentle)
+            best[k3] = _best_score(h3, num_bins[f3], face_total, nonface_total, gentle)
 
 
 def _errors_from_best(best: np.ndarray, face_total: float, nonface_total: float, boost_type: str) -> np.ndarray:
