@@ -254,7 +254,10 @@ class NegativeMiner:
             xs = rng.integers(0, level_w - win_w + 1, k)
             ys = rng.integers(0, level_h - win_h + 1, k)
             starts = (ys * stride + xs).astype(np.uint64)
-            accepted = evaluator.run(flat, sqsums.ravel(), stride, plane, starts)
+            # evaluated row by row (a radix sort of the rows) for the cache; kept in the random order drawn
+            by_row = np.argsort(ys.astype(np.uint16 if level_h <= 65535 else np.int64), kind="stable")
+            accepted = np.empty(k, dtype=bool)
+            accepted[by_row] = evaluator.run(flat, sqsums.ravel(), stride, plane, starts[by_row])
             tried += k
             n_accepted += int(accepted.sum())
             for x, y in zip(xs[accepted][:per_draw], ys[accepted][:per_draw]):
