@@ -16,6 +16,7 @@ thread is printed beside it.
     python benchmarks/train_round.py                         # 10,000 windows, both boost types
     python benchmarks/train_round.py --samples 2000 --boost-types gentle --no-reference
     python benchmarks/train_round.py --warm-rounds 10 --no-reference   # a later round: trimming leaves fewer
+    python benchmarks/train_round.py --boost-types gentle --no-reference --max-depth 2 --lbp   # trees, LBP too
 """
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="rounds run before the timed one, so the weights are no longer uniform per class")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-reference", action="store_true", help="skip the (slow) NumPy round")
+    p.add_argument("--max-depth", type=int, default=None, metavar="D",
+                   help="also time a Gentle round of depth-D trees (opencv's -maxDepth) on the same data")
+    p.add_argument("--lbp", action="store_true",
+                   help="also time a Gentle round over OpenCV's multi-block LBP features of the same windows")
     return p.parse_args(argv)
 
 
@@ -178,6 +183,35 @@ def main(args: argparse.Namespace) -> None:
             line += (f" | NumPy round {reference_time:.1f} s | NumPy / Numba {reference_time / min(round_times):.0f}x"
                      f" | same stump: {_same(fast_stump, reference_stump)}")
         print(line, flush=True)
+    if args.max_depth:
+        state = BoostState.start(labels, "gentle", weight_trim_rate=args.weight_trim_rate, max_depth=args.max_depth)
+        boost_round(copy.deepcopy(state), data)  # compile outside the timing
+        times = []
+        for _ in range(args.repeats):
+            trial = copy.deepcopy(state)
+            t0 = time.perf_counter()
+            boost_round(trial, data)
+            times.append(time.perf_counter() - t0)
+        print(f"  gentle, trees of depth {args.max_depth}: Numba round {min(times):.3f} s "
+              f"(median {np.median(times):.3f} s; {min(times) / min(round_times):.1f}x the last stump round)")
+    if args.lbp:
+        from vj.lbp_train import LbpBoostState, build_lbp_training_set, lbp_boost_round, lbp_feature_pool
+
+        features = lbp_feature_pool((WINDOW, WINDOW))
+        build_lbp_training_set(windows[:16], labels[:16], features)  # compile outside the timing
+        t0 = time.perf_counter()
+        lbp_data = build_lbp_training_set(windows, labels, features)
+        codes_time = time.perf_counter() - t0
+        state = LbpBoostState.start(labels, "gentle", weight_trim_rate=args.weight_trim_rate)
+        lbp_boost_round(copy.deepcopy(state), lbp_data)
+        times = []
+        for _ in range(args.repeats):
+            trial = copy.deepcopy(state)
+            t0 = time.perf_counter()
+            lbp_boost_round(trial, lbp_data)
+            times.append(time.perf_counter() - t0)
+        print(f"  gentle, LBP: {len(features):,} multi-block LBP features x {len(windows):,} windows, codes once per "
+              f"stage {codes_time:.2f} s, Numba round {min(times):.3f} s (median {np.median(times):.3f} s)")
     peak = peak_memory_gb()
     print(f"peak memory (ru_maxrss): {peak:.2f} GB | target <= {TARGET_PEAK_GB} GB: {_verdict(peak <= TARGET_PEAK_GB)}")
     print(f"load average over the run: {os.getloadavg()[1]:.1f} on {os.cpu_count()} CPUs "

@@ -106,6 +106,41 @@ class EvalResult:
         return float(self.recall[hits[0]]), float(self.false_per_image[hits[0]])
 
 
+def recall_at_false_rate(result: EvalResult, false_per_image: float) -> float | None:
+    """Recall of ``result``'s curve at ``false_per_image`` unmatched detections per photo.
+
+    The sweep's points ``(false_per_image[i], recall[i])`` are joined by straight lines
+    (both fall as ``min_neighbors`` rises); the value is read off that polyline. None
+    when the rate is outside the range the sweep covers.
+    """
+    fpi, recall = np.asarray(result.false_per_image, float), np.asarray(result.recall, float)
+    order = np.argsort(fpi, kind="stable")
+    fpi, recall = fpi[order], recall[order]
+    if not fpi[0] <= false_per_image <= fpi[-1]:
+        return None
+    # several settings can share a rate: keep the best recall at each
+    unique, first = np.unique(fpi, return_index=True)
+    best = np.maximum.reduceat(recall, first)
+    return float(np.interp(false_per_image, unique, best))
+
+
+def compare_at_reference(results: dict[str, EvalResult], reference: str,
+                         operating_points: Iterable[int]) -> list[dict]:
+    """Each cascade's recall at the reference's unmatched detections per photo.
+
+    Returns one row per operating point of the reference: ``{"min_neighbors",
+    "false_per_image", "recall": {name: recall or None}}``, the reference's own recall
+    included.
+    """
+    rows = []
+    for m in operating_points:
+        ref_recall, ref_fpi = results[reference].at(int(m))
+        rows.append({"min_neighbors": int(m), "false_per_image": ref_fpi,
+                     "recall": {name: (ref_recall if name == reference else recall_at_false_rate(r, ref_fpi))
+                                for name, r in results.items()}})
+    return rows
+
+
 def evaluate_detector(cascade: Cascade | PreparedCascade, photos: Iterable[tuple[np.ndarray, np.ndarray]],
                       scale_factor: float = 1.1, min_neighbors: Iterable[int] = range(0, 16),
                       min_size: int | None = None,

@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int_at_least(1), default=None, help="evaluate the first N photos only")
     p.add_argument("--plot", default=None, help="write the curve to this image file")
     p.add_argument("--json", default=None, help="write the figures to this JSON file")
+    p.add_argument("--reference", default=None, metavar="CASCADE",
+                   help="one of the --cascade files: print every cascade's recall at its unmatched detections "
+                        "per photo, at each --at min_neighbors")
+    p.add_argument("--at", type=int_at_least(0, 1000), nargs="+", default=[3, 4, 5], metavar="N",
+                   help="the reference's min_neighbors for --reference (default 3 4 5)")
     return p
 
 
@@ -54,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``facestack eval-detector``; returns the exit status."""
     from vj.opencv_xml import load_cascade
 
-    from .detector_eval import evaluate_detector, plot_curves
+    from .detector_eval import compare_at_reference, evaluate_detector, plot_curves
     from .webfaces import read_webfaces_annotations
 
     args = build_parser().parse_args(argv)
@@ -73,6 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"{PROG}: {len(missing)} annotated photos missing from {image_dir}, e.g. {missing[0]}", file=sys.stderr)
         return 2
+    labels = ["vj default" if name == "default" else Path(name).name for name in args.cascade]
+    reference = None
+    if args.reference is not None:
+        reference = "vj default" if args.reference == "default" else Path(args.reference).name
+        if reference not in labels:
+            print(f"{PROG}: error: --reference {args.reference} is not one of the --cascade files", file=sys.stderr)
+            return 2
+        if max(args.at) > args.sweep_max:
+            print(f"{PROG}: error: --at {max(args.at)} is beyond --sweep-max {args.sweep_max}", file=sys.stderr)
+            return 2
     sweep = range(0, args.sweep_max + 1)
     results, record = {}, {}
     for name, cascade in cascades.items():
@@ -87,6 +102,13 @@ def main(argv: list[str] | None = None) -> int:
                          "false_per_image": result.false_per_image.tolist(), "faces": result.num_faces,
                          "photos": result.num_images, "scale_factor": args.scale_factor,
                          "detection_seconds": result.seconds}
+    if reference is not None:
+        rows = compare_at_reference(results, reference, args.at)
+        for row in rows:
+            figures = ", ".join(f"{name} {'-' if r is None else f'{r:.3f}'}" for name, r in row["recall"].items())
+            print(f"at {reference}'s {row['false_per_image']:.3f} unmatched detections per photo "
+                  f"(min_neighbors {row['min_neighbors']}): recall {figures}")
+        record["at_reference"] = {"reference": reference, "rows": rows}
     if args.plot:
         plot_curves(results, args.plot, operating_points=(args.min_neighbors,),
                     title=f"{len(names)} photos, scale {args.scale_factor}")

@@ -99,3 +99,32 @@ def test_evaluate_detector_counts_recall_and_false_detections():
     assert result.at(3) == (0.0, 0.0)
     with pytest.raises(ValueError, match="not in the sweep"):
         result.at(9)
+
+
+def _curve(fpi, recall):
+    from facestack.detector_eval import EvalResult
+
+    return EvalResult(np.arange(len(fpi)), np.array(recall, float), np.array(fpi, float), 10, 20, 1.1)
+
+
+def test_recall_at_false_rate_reads_the_polyline():
+    from facestack.detector_eval import recall_at_false_rate
+
+    curve = _curve([2.0, 0.5, 0.2, 0.1], [0.9, 0.8, 0.7, 0.5])
+    assert recall_at_false_rate(curve, 0.5) == 0.8
+    assert abs(recall_at_false_rate(curve, 0.35) - 0.75) < 1e-12  # halfway between 0.5 and 0.2
+    assert abs(recall_at_false_rate(curve, 0.15) - 0.6) < 1e-12
+    assert recall_at_false_rate(curve, 0.05) is None and recall_at_false_rate(curve, 3.0) is None
+    tied = _curve([0.3, 0.3, 0.1], [0.6, 0.7, 0.5])  # two settings at one rate: the better recall counts
+    assert recall_at_false_rate(tied, 0.3) == 0.7
+
+
+def test_compare_at_reference_uses_the_references_rates():
+    from facestack.detector_eval import compare_at_reference
+
+    ref = _curve([1.0, 0.4, 0.2, 0.1], [0.9, 0.8, 0.7, 0.6])
+    ours = _curve([0.8, 0.3, 0.15, 0.05], [0.95, 0.85, 0.75, 0.65])
+    rows = compare_at_reference({"ref": ref, "ours": ours}, "ref", [1, 2])
+    assert [r["false_per_image"] for r in rows] == [0.4, 0.2]
+    assert rows[0]["recall"]["ref"] == 0.8 and abs(rows[0]["recall"]["ours"] - 0.87) < 1e-12
+    assert abs(rows[1]["recall"]["ours"] - (0.75 + (0.85 - 0.75) * (0.2 - 0.15) / (0.3 - 0.15))) < 1e-12
