@@ -14,7 +14,10 @@ Each kernel is compiled twice, on first use for each dtype and cached on disk:
 ``parallel`` (``prange`` spreads the planes over the threads) for real work and
 ``serial`` for small inputs, where starting the thread pool costs more than
 the work (and under CPU contention far more). :func:`pick` chooses. All are
-compiled ``nogil``, so threads of :mod:`minicnn.parallel` run them side by side.
+compiled ``nogil``, so threads of :mod:`minicnn.parallel` run them side by side, and
+with NumPy's error model (a float division by zero gives inf or NaN, as in CUDA, with
+no test that would stop the loop from vectorising). LRN's kernels live in
+:mod:`._kernels_cpu_lrn`.
 """
 from __future__ import annotations
 
@@ -37,7 +40,8 @@ def _compile_both(fn):
     """
     serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__)
     serial.__qualname__ = fn.__qualname__ + "_serial"
-    return njit(cache=True, nogil=True)(serial), njit(parallel=True, cache=True, nogil=True)(fn)
+    options = dict(cache=True, nogil=True, error_model="numpy")  # numpy: a division needs no zero test, so it vectorises
+    return njit(**options)(serial), njit(parallel=True, **options)(fn)
 
 
 _serial_only = 0  # > 0 inside serial_only(): threads of minicnn.parallel are already using the cores
@@ -155,6 +159,85 @@ def _max_pool_forward(x, kh, kw, sh, sw, pad_top, pad_left, nan_aware, y, argmax
                 argmax[n, c, oh, ow] = best_at
 
 
+def _max_pool_forward_separable(x, kh, kw, sh, sw, pad_top, pad_left, y, argmax):
+    """:func:`_max_pool_forward` for inputs without NaN, in two passes per output row; the same outputs.
+
+    Pass 1 goes down the window's rows along whole contiguous input rows and keeps, for
+    every column, the maximum and the flat index ``h*W + w`` of the first row holding
+    it. Pass 2 goes along each window's columns and keeps the largest of those, among
+    equal values the smallest flat index: the first maximum in row-major window order,
+    the one-pass kernel's rule (an all -inf window still picks its first pixel inside).
+    Both passes are loops of comparisons and selects over a row of outputs, which the
+    compiler vectorises: pass 2 runs kernel offset ``j`` outer and the outputs inner, on
+    views that start at the first unclipped window, so every index is provably >= 0
+    (no negative-index test in the loop), with the stride a constant when it is 2;
+    the windows clipped by the image's edges are done one by one.
+    """
+    n_img, n_ch, height, width = x.shape
+    out_h, out_w = y.shape[2:]
+    ow_lo = min(-(-pad_left // sw), out_w)
+    ow_hi = max(min((width + pad_left - kw) // sw + 1, out_w), ow_lo)
+    count = ow_hi - ow_lo
+    base = ow_lo * sw - pad_left
+    for task in prange(n_img * n_ch):
+        n = task // n_ch
+        c = task % n_ch
+        plane = x[n, c]
+        col_max = np.empty(width, dtype=x.dtype)
+        col_at = np.empty(width, dtype=np.int32)
+        for oh in range(out_h):
+            h0 = oh * sh - pad_top
+            h_first, h_last = max(h0, 0), min(h0 + kh, height)
+            top = plane[h_first]
+            offset = h_first * width
+            for w in range(width):
+                col_max[w] = top[w]
+                col_at[w] = offset + w
+            for h in range(h_first + 1, h_last):
+                row = plane[h]
+                offset = h * width
+                for w in range(width):
+                    better = row[w] > col_max[w]
+                    col_max[w] = row[w] if better else col_max[w]
+                    col_at[w] = offset + w if better else col_at[w]
+            out, where = y[n, c, oh], argmax[n, c, oh]
+            # interior outputs: kernel offset j outer, outputs inner (views: every index provably >= 0)
+            cm, ca = col_max[base:], col_at[base:]
+            o, wh = out[ow_lo:ow_hi], where[ow_lo:ow_hi]
+            if sw == 2:
+                for i in range(count):
+                    o[i] = cm[2 * i]
+                    wh[i] = ca[2 * i]
+                for j in range(1, kw):
+                    for i in range(count):
+                        v, at = cm[2 * i + j], ca[2 * i + j]
+                        better = v > o[i]  # later columns of the same row never win a tie; earlier rows do
+                        tie = (v == o[i]) & (at < wh[i])
+                        o[i] = v if better else o[i]
+                        wh[i] = at if (better | tie) else wh[i]
+            else:
+                for i in range(count):
+                    o[i] = cm[sw * i]
+                    wh[i] = ca[sw * i]
+                for j in range(1, kw):
+                    for i in range(count):
+                        v, at = cm[sw * i + j], ca[sw * i + j]
+                        better = v > o[i]
+                        tie = (v == o[i]) & (at < wh[i])
+                        o[i] = v if better else o[i]
+                        wh[i] = at if (better | tie) else wh[i]
+            for ow in range(out_w):  # the clipped windows at both edges
+                if ow_lo <= ow < ow_hi:
+                    continue
+                w0 = ow * sw - pad_left
+                w_first, w_last = max(w0, 0), min(w0 + kw, width)
+                best, best_at = col_max[w_first], col_at[w_first]
+                for w in range(w_first + 1, w_last):
+                    if col_max[w] > best or (col_max[w] == best and col_at[w] < best_at):
+                        best, best_at = col_max[w], col_at[w]
+                out[ow] = best
+                where[ow] = best_at
+
 def _max_pool_backward(gy, argmax, gx):
     """Add each ``gy[n, c, oh, ow]`` to ``gx[n, c]`` at its plane's flat index ``argmax[n, c, oh, ow]``.
 
@@ -218,96 +301,10 @@ def _subsample_backward(gy, weight, kh, kw, gx):
                         row[ow * kw + j] = g
 
 
-def _negative_power(s, beta):
-    """``s ** -beta`` for ``s > 0``, with square roots for the common betas (much faster than pow).
-
-    The CUDA kernels' ``negative_power`` makes the same special cases.
-    """
-    if beta == 0.75:
-        return 1.0 / np.sqrt(s * np.sqrt(s))
-    if beta == 0.5:
-        return 1.0 / np.sqrt(s)
-    return s ** -beta
-
-
-_negative_power = njit(cache=True, nogil=True, inline="always")(_negative_power)
-
-
-def _lrn_forward(x, before, after, a, k, beta, y, scale, scale_pow):
-    """LRN forward of ``x: (N, C, H, W)``: a running sum of squares over the channel window.
-
-    ``scale = k + a * sum(x[c - before .. c + after]^2)``, ``scale_pow = scale ** -beta``
-    (both kept for backward) and ``y = x * scale_pow``, all ``(N, C, H, W)``. One task
-    per image keeps the window sum of every pixel in one plane-sized array: moving
-    from channel c-1 to c adds channel ``c + after`` and removes channel
-    ``c - before - 1``, so each channel costs two plane additions whatever the window
-    size (the CUDA thread sums its own window instead). Removing a square can leave a
-    rounding error below zero, so the sum is clipped at 0.
-    """
-    n_img, n_ch, height, width = x.shape
-    plane = height * width
-    for n in prange(n_img):
-        xs = x[n].reshape((n_ch, plane))
-        ys, ss, ps = y[n].reshape((n_ch, plane)), scale[n].reshape((n_ch, plane)), scale_pow[n].reshape((n_ch, plane))
-        window = np.zeros(plane, dtype=x.dtype)
-        for j in range(min(after, n_ch - 1) + 1):  # the window of channel 0: channels 0 .. after
-            for p in range(plane):
-                window[p] += xs[j, p] * xs[j, p]
-        for c in range(n_ch):
-            if c > 0:
-                if c + after < n_ch:
-                    for p in range(plane):
-                        window[p] += xs[c + after, p] * xs[c + after, p]
-                if c - before - 1 >= 0:
-                    for p in range(plane):
-                        window[p] -= xs[c - before - 1, p] * xs[c - before - 1, p]
-            for p in range(plane):
-                s = k + a * max(window[p], 0.0)
-                q = _negative_power(s, beta)
-                ss[c, p] = s
-                ps[c, p] = q
-                ys[c, p] = xs[c, p] * q
-
-
-def _lrn_backward(x, scale, scale_pow, y_grad, before, after, coef, x_grad):
-    """LRN's input gradient, all arrays ``(N, C, H, W)``, ``coef = -2 * a * beta``::
-
-        x_grad = y_grad * scale_pow + coef * x * sum(y_grad * x * scale_pow / scale over c - after .. c + before)
-
-    (the mirrored window: the channels whose window holds c). One task per image; the
-    window sum runs over channels as in :func:`_lrn_forward`, on a per-image buffer of
-    the summed terms.
-    """
-    n_img, n_ch, height, width = x.shape
-    plane = height * width
-    for n in prange(n_img):
-        xs, ss = x[n].reshape((n_ch, plane)), scale[n].reshape((n_ch, plane))
-        ps, gys, gxs = scale_pow[n].reshape((n_ch, plane)), y_grad[n].reshape((n_ch, plane)), x_grad[n].reshape((n_ch, plane))
-        terms = np.empty((n_ch, plane), dtype=x.dtype)
-        for c in range(n_ch):
-            for p in range(plane):
-                terms[c, p] = gys[c, p] * xs[c, p] * ps[c, p] / ss[c, p]
-        window = np.zeros(plane, dtype=x.dtype)
-        for j in range(min(before, n_ch - 1) + 1):  # the mirrored window of channel 0: channels 0 .. before
-            for p in range(plane):
-                window[p] += terms[j, p]
-        for c in range(n_ch):
-            if c > 0:
-                if c + before < n_ch:
-                    for p in range(plane):
-                        window[p] += terms[c + before, p]
-                if c - after - 1 >= 0:
-                    for p in range(plane):
-                        window[p] -= terms[c - after - 1, p]
-            for p in range(plane):
-                gxs[c, p] = gys[c, p] * ps[c, p] + coef * xs[c, p] * window[p]
-
-
 im2col = _compile_both(_im2col)
 col2im = _compile_both(_col2im)
 max_pool_forward = _compile_both(_max_pool_forward)
+max_pool_forward_separable = _compile_both(_max_pool_forward_separable)
 max_pool_backward = _compile_both(_max_pool_backward)
 subsample_forward = _compile_both(_subsample_forward)
 subsample_backward = _compile_both(_subsample_backward)
-lrn_forward = _compile_both(_lrn_forward)
-lrn_backward = _compile_both(_lrn_backward)

@@ -134,7 +134,7 @@ class Conv2d(Function):
 
     @staticmethod
     def _backward(ctx, gy: Any, im2col: Callable, col2im: Callable) -> Any:
-        """``gw2 = sum_n gy[n] @ cols[n].T``, ``gx[n] = col2im(w2.T @ gy[n])``, ``gb = sum gy``, chunk by chunk."""
+        """``gw2 = (sum_n cols[n] @ gy[n].T).T``, ``gx[n] = col2im(w2.T @ gy[n])``, ``gb = sum gy``, chunk by chunk."""
         xp = get_array_module(gy)
         x, w2, kept_cols = ctx.saved_tensors
         win: Window = ctx.win
@@ -143,7 +143,7 @@ class Conv2d(Function):
         n_ch = x.shape[1]
         gy3 = gy.reshape(n_img, n_filt, win.out_size)
         gx = xp.empty_like(x) if need[0] else None
-        gw2 = xp.zeros_like(w2) if need[1] else None
+        gw2t = xp.zeros((w2.shape[1], n_filt), dtype=w2.dtype) if need[1] else None  # gw2.T, (C*kh*kw, F)
         chunked = ctx.chunk < n_img
         shape = (ctx.chunk, w2.shape[1], win.out_size)
         cols_buffer = xp.empty(shape, dtype=gy.dtype) if chunked and need[1] else None
@@ -155,11 +155,14 @@ class Conv2d(Function):
                 cols = kept_cols
                 if cols is None:
                     cols = im2col(x[part], win, None if cols_buffer is None else cols_buffer[:m])
-                gw2 += xp.matmul(gy3[part], cols.transpose(0, 2, 1)).sum(axis=0)
+                # cols @ gy.T, the transposed product: OpenBLAS runs this shape (K x P by P x F) about
+                # 1.3x faster than gy @ cols.T (F x P by P x K) at conv2's sizes.
+                products = xp.matmul(cols, gy3[part].transpose(0, 2, 1))
+                gw2t += products[0] if m == 1 else products.sum(axis=0)
             if need[0]:
                 gcols = xp.matmul(w2.T, gy3[part], out=None if gcols_buffer is None else gcols_buffer[:m])
                 gx[part] = col2im(gcols, win, n_ch)
-        gw = gw2.reshape(n_filt, n_ch, win.kh, win.kw) if need[1] else None
+        gw = xp.ascontiguousarray(gw2t.T).reshape(n_filt, n_ch, win.kh, win.kw) if need[1] else None
         if len(need) == 2:
             return gx, gw
         return gx, gw, gy3.sum(axis=(0, 2)) if need[2] else None

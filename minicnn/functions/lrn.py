@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Function, Tensor, as_tensor
-from . import _kernels_cpu, _kernels_gpu
+from . import _kernels_cpu, _kernels_cpu_lrn, _kernels_gpu
 from .conv import check_float_input
 
 
@@ -59,7 +59,7 @@ class LocalResponseNorm(Function):
     def forward_cpu(self, ctx, x):
         x = np.ascontiguousarray(x)
         y, scale, scale_pow = np.empty_like(x), np.empty_like(x), np.empty_like(x)
-        kernel = _kernels_cpu.pick(_kernels_cpu.lrn_forward, x.size * 4)
+        kernel = _kernels_cpu.pick(_kernels_cpu_lrn.lrn_forward, x.size * 4)
         t = x.dtype.type
         kernel(x, self.before, self.after, t(self.a), t(self.k), t(self.beta), y, scale, scale_pow)
         ctx.save_for_backward(x, scale, scale_pow)
@@ -73,7 +73,7 @@ class LocalResponseNorm(Function):
     def backward_cpu(self, ctx, gy):
         x, scale, scale_pow = ctx.saved_tensors
         gx = np.empty_like(x)
-        kernel = _kernels_cpu.pick(_kernels_cpu.lrn_backward, x.size * 4)
+        kernel = _kernels_cpu.pick(_kernels_cpu_lrn.lrn_backward, x.size * 4)
         kernel(x, scale, scale_pow, np.ascontiguousarray(gy), self.before, self.after,
                x.dtype.type(-2.0 * self.a * self.beta), gx)
         return gx
