@@ -18,6 +18,13 @@ equal to the gradient of the whole batch's mean loss (up to float rounding).
 Evaluation uses the same replicas (:meth:`DataParallel.map`): each thread runs the
 forward pass on its slice, and nothing is summed.
 
+Batch normalisation: each slice is normalised with its own statistics (as PyTorch's
+``DataParallel`` does; not a synchronised batch norm), but the running statistics
+follow the *whole* batch: during a pass every replica's batch-norm layers hand their
+slice's mean, variance and count to a list instead of updating anything, and
+afterwards the originals pool them (weighted by the slices' sizes) and move their
+running statistics once, as one forward pass over the whole batch would.
+
 Dropout: each replica draws from its own generator, seeded from the original
 module's generator at every call, so a run stays reproducible for a given number of
 threads (a different thread count gives different masks).
@@ -32,6 +39,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
+from .nn.batchnorm import _BatchNorm
 from .nn.module import Module
 from .tensor import is_grad_enabled, set_grad_enabled
 
@@ -142,11 +150,18 @@ class DataParallel:
         return copy.deepcopy(self.modules, memo)
 
     def _sync(self, reseed_dropout: bool = True) -> None:
-        """Point every replica at the current weight arrays and mode of the originals (and reseed its dropout)."""
+        """Point every replica at the originals' current weight and buffer arrays and mode (and reseed its dropout).
+
+        Sharing the buffers (batch norm's running statistics) is safe: during a pass the
+        replicas' batch norms only read them (:meth:`_pooled_batch_stats`).
+        """
         for k, replica in enumerate(self.replicas[1:], start=1):
             for original, copy_ in zip(self.modules, replica):
                 for p, q in zip(original.parameters(), copy_.parameters()):
                     q.data, q.grad = p.data, None
+                for b, c in zip(original.buffers(), copy_.buffers()):
+                    if b is not None and c is not None:
+                        c.data = b.data
                 for m, r in zip(original.modules(), copy_.modules()):
                     r.training = m.training
                     rng = getattr(m, "rng", None)
@@ -175,6 +190,31 @@ class DataParallel:
             first = call(self.replicas[0], slices[0], (slices[0].stop - slices[0].start) / n)
             return [first] + [f.result() for f in futures]
 
+    @contextlib.contextmanager
+    def _pooled_batch_stats(self, count: int) -> Iterator[None]:
+        """Inside the block the first ``count`` replicas' batch norms collect their slices' statistics.
+
+        On a normal exit the originals' running statistics move once towards the pooled
+        statistics of all slices (:meth:`minicnn.nn.batchnorm._BatchNorm.track_batch_stats`).
+        """
+        layers = [[m for module in replica for m in module.modules() if isinstance(m, _BatchNorm)]
+                  for replica in self.replicas[:count]]
+        if not layers[0]:
+            yield
+            return
+        sinks: list[list[list[Any]]] = [[[] for _ in layers[0]] for _ in layers]
+        for replica_layers, replica_sinks in zip(layers, sinks):
+            for layer, sink in zip(replica_layers, replica_sinks):
+                layer.batch_stats_sink = sink
+        try:
+            yield
+        finally:
+            for replica_layers in layers:
+                for layer in replica_layers:
+                    layer.batch_stats_sink = None
+        for j, original in enumerate(layers[0]):
+            original.track_batch_stats([part for replica_sinks in sinks for part in replica_sinks[j]])
+
     def run(self, work: Callable[[list[Module], slice, float], T], n: int) -> list[T]:
         """Call ``work`` on each slice of ``range(n)`` in its own thread; gradients end summed on the originals.
 
@@ -185,7 +225,8 @@ class DataParallel:
         self._sync()
         if self._pool is None or len(slices) == 1:  # one slice: the whole batch, in this thread
             return [work(self.replicas[0], slices[0], 1.0)]
-        results = self._in_threads(work, slices, n)
+        with self._pooled_batch_stats(len(slices)):
+            results = self._in_threads(work, slices, n)
         originals = [p for module in self.modules for p in module.parameters()]
         private = _unshared_gradients(originals)
         for replica in self.replicas[1:len(slices)]:
@@ -208,23 +249,15 @@ class DataParallel:
         For evaluation: the replicas take the originals' weights, buffers (batch norm's
         running statistics) and mode, but no gradient is gathered and no dropout
         generator is drawn from (so evaluating leaves the training's random streams as
-        they were). Returns the results in slice order.
+        they were). In training mode the running statistics move once, towards the whole
+        batch's. Returns the results in slice order.
         """
         slices = batch_slices(n, self.threads)
         self._sync(reseed_dropout=False)
         if self._pool is None or len(slices) == 1:
             return [work(self.replicas[0], slices[0])]
-        own = []  # each replica's buffers (running statistics), put back afterwards
-        for replica in self.replicas[1:]:
-            for original, copy_ in zip(self.modules, replica):
-                for b, c in zip(original.buffers(), copy_.buffers()):
-                    own.append((c, c.data))
-                    c.data = b.data  # read the originals' current statistics, not the copies made at replication
-        try:
+        with self._pooled_batch_stats(len(slices)):  # a training-mode forward still counts the whole batch once
             return self._in_threads(lambda replicas, part, _share: work(replicas, part), slices, n)
-        finally:
-            for c, data in own:
-                c.data = data
 
     def close(self) -> None:
         """Stop the worker threads."""

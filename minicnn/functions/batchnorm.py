@@ -22,7 +22,7 @@ on the CPU and the GPU: the Function is xp-generic (one ``forward`` and ``backwa
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ..backend import get_array_module
 from ..tensor import Function, Tensor, as_tensor
@@ -44,6 +44,31 @@ def _check_channel_array(name: str, value: Any, x: Any) -> None:
         raise TypeError(f"batch_norm {name} dtype {value.dtype} differs from the input's {x.dtype}")
 
 
+def update_running_stats(running_mean: Any, running_var: Any, mean: Any, var: Any, count: int,
+                         momentum: float) -> None:
+    """``running = (1 - momentum) * running + momentum * batch``, in place; the variance made unbiased.
+
+    ``mean`` and ``var`` (biased) are the batch's per channel over ``count`` values each;
+    the variance fed in is ``var * count / (count - 1)``, PyTorch's choice.
+    """
+    running_mean *= 1 - momentum
+    running_mean += momentum * mean
+    running_var *= 1 - momentum
+    running_var += (momentum * count / (count - 1)) * var
+
+
+def pooled_stats(parts: list[tuple[Any, Any, int]]) -> tuple[Any, Any, int]:
+    """The mean, biased variance and count of the union of batches given as ``(mean, var, count)`` each.
+
+    ``mean = sum(n_i m_i) / N``, ``var = sum(n_i (v_i + (m_i - mean)^2)) / N`` with ``N = sum(n_i)``:
+    exactly the statistics of the whole batch (up to rounding).
+    """
+    total = sum(n for _, _, n in parts)
+    mean = sum(m * (n / total) for m, _, n in parts)
+    var = sum((v + (m - mean) ** 2) * (n / total) for m, v, n in parts)
+    return mean, var, total
+
+
 class BatchNorm(Function):
     """y = weight * (x - mean) / sqrt(var + eps) + bias per channel.  x: (N, C, *) -> y: same shape.
 
@@ -57,16 +82,21 @@ class BatchNorm(Function):
         momentum: the weight of the batch in the running average (``1 / batches`` for
             a cumulative average, as PyTorch does for ``momentum=None``).
         eps: added to the variance before the square root.
+        stats_sink: with ``use_batch_stats``, called as ``stats_sink(mean, var, count)`` with
+            the batch's mean, biased variance and values per channel, instead of updating
+            running statistics (data parallelism gathers every slice's, then updates once).
     """
 
     def __init__(self, use_batch_stats: bool, running_mean: Any = None, running_var: Any = None,
-                 momentum: float = 0.1, eps: float = 1e-5) -> None:
+                 momentum: float = 0.1, eps: float = 1e-5,
+                 stats_sink: Callable[[Any, Any, int], None] | None = None) -> None:
         if (running_mean is None) != (running_var is None):
             raise ValueError("batch_norm needs both running_mean and running_var, or neither")
         if not use_batch_stats and running_mean is None:
             raise ValueError("batch_norm without batch statistics needs running_mean and running_var")
         self.use_batch_stats, self.momentum, self.eps = use_batch_stats, float(momentum), float(eps)
         self.running_mean, self.running_var = running_mean, running_var
+        self.stats_sink = stats_sink
 
     def forward(self, ctx, x, weight=None, bias=None):
         if x.ndim < 2:
@@ -87,8 +117,10 @@ class BatchNorm(Function):
             mean = x.mean(axis=axes)
             centred = x - mean.reshape(shape)
             var = (centred * centred).mean(axis=axes)
-            if self.running_mean is not None:
-                self._update_running(mean, var, count)
+            if self.stats_sink is not None:
+                self.stats_sink(mean, var, count)
+            elif self.running_mean is not None:
+                update_running_stats(self.running_mean, self.running_var, mean, var, count, self.momentum)
         else:
             mean, var = self.running_mean, self.running_var
             centred = x - mean.reshape(shape)
@@ -102,14 +134,6 @@ class BatchNorm(Function):
         if bias is not None:
             y += bias.reshape(shape)
         return y
-
-    def _update_running(self, mean: Any, var: Any, count: int) -> None:
-        """running = (1 - momentum) * running + momentum * batch, in place; the variance unbiased."""
-        m = self.momentum
-        self.running_mean *= 1 - m
-        self.running_mean += m * mean
-        self.running_var *= 1 - m
-        self.running_var += (m * count / (count - 1)) * var
 
     def backward(self, ctx, gy):
         x_hat, inv_std, weight = ctx.saved_tensors
@@ -136,7 +160,8 @@ class BatchNorm(Function):
 
 
 def batch_norm(x: Any, running_mean: Any = None, running_var: Any = None, weight: Any = None, bias: Any = None,
-               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5,
+               stats_sink: Callable[[Any, Any, int], None] | None = None) -> Tensor:
     """Batch normalisation of ``x: (N, C, *)`` per channel, PyTorch's ``F.batch_norm``.
 
     Args:
@@ -146,10 +171,12 @@ def batch_norm(x: Any, running_mean: Any = None, running_var: Any = None, weight
         training: use (and track) the batch's statistics; otherwise the running ones.
         momentum: the batch's weight in the running average.
         eps: added to the variance for stability.
+        stats_sink: in training, receive the batch's ``(mean, biased var, count)`` instead of
+            updating the running statistics (see :class:`BatchNorm`).
     """
     mean_array = running_mean.data if isinstance(running_mean, Tensor) else running_mean
     var_array = running_var.data if isinstance(running_var, Tensor) else running_var
-    fn = BatchNorm(training or mean_array is None, mean_array, var_array, momentum, eps)
+    fn = BatchNorm(training or mean_array is None, mean_array, var_array, momentum, eps, stats_sink)
     inputs = [as_tensor(x)]
     if weight is not None:
         inputs.append(as_tensor(weight))

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..functions.batchnorm import batch_norm
+from ..functions.batchnorm import batch_norm, pooled_stats, update_running_stats
 from ..tensor import Tensor
 from .module import Module, Parameter
 
@@ -39,6 +39,9 @@ class _BatchNorm(Module):
         else:
             for name in ("running_mean", "running_var", "num_batches_tracked"):
                 self.register_buffer(name, None)
+        # Set by minicnn.parallel.DataParallel on each replica during a data-parallel pass: a
+        # list that collects each slice's (mean, var, count) instead of updating running stats.
+        self.batch_stats_sink: list[tuple[Any, Any, int]] | None = None
 
     def reset_running_stats(self) -> None:
         """Running mean 0, running variance 1, no batch counted (in place, on the buffers' device)."""
@@ -54,6 +57,10 @@ class _BatchNorm(Module):
             raise ValueError(f"{type(self).__name__} expects {shapes} input, got shape {x.shape}")
         if x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}) got {x.shape[1]} channels (shape {x.shape})")
+        sink = getattr(self, "batch_stats_sink", None)
+        if self.training and self.track_running_stats and sink is not None:
+            return batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps,
+                              stats_sink=lambda mean, var, count: sink.append((mean, var, count)))
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data += 1
@@ -63,6 +70,22 @@ class _BatchNorm(Module):
         return batch_norm(x, self.running_mean if self.track_running_stats else None,
                           self.running_var if self.track_running_stats else None, self.weight, self.bias,
                           use_batch_stats, momentum, self.eps)
+
+    def track_batch_stats(self, parts: list[tuple[Any, Any, int]]) -> None:
+        """Count one training batch made of the slices ``parts`` (``(mean, biased var, count)`` each).
+
+        The running statistics move towards the whole batch's pooled mean and unbiased
+        variance (:func:`minicnn.functions.batchnorm.pooled_stats`), once, exactly as one
+        forward pass over the whole batch would move them; ``num_batches_tracked`` counts one.
+        """
+        if not self.track_running_stats or not parts:
+            return
+        mean, var, count = pooled_stats(parts)
+        if count < 2:
+            raise ValueError(f"{type(self).__name__} in training needs more than 1 value per channel, got {count}")
+        self.num_batches_tracked.data += 1
+        momentum = 1.0 / int(self.num_batches_tracked.data) if self.momentum is None else self.momentum
+        update_running_stats(self.running_mean.data, self.running_var.data, mean, var, count, momentum)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
