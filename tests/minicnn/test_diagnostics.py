@@ -11,9 +11,13 @@ from minicnn.train.diagnostics import layer_statistics, leaf_modules, write_rows
 
 
 def small_sigmoid_net(scale: float = 1.0) -> nn.Module:
+    """A seeded net (PyTorch-style uniform init, fixed draws) with its weights times ``scale``."""
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Sigmoid(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
-    for p in model.parameters():
-        p.data *= scale
+    rng = np.random.default_rng(1)
+    fan_in = {"0": 9, "3": 4 * 8 * 8}
+    for name, p in model.named_parameters():
+        bound = 1.0 / np.sqrt(fan_in[name.split(".")[0]])
+        p.data[...] = (scale * rng.uniform(-bound, bound, p.data.shape)).astype(p.data.dtype)
     return model
 
 
@@ -41,7 +45,7 @@ def test_every_leaf_layer_and_parameter_is_measured_and_the_model_left_as_it_was
 
 def test_saturated_sigmoids_show_as_saturated_with_small_first_layer_gradients():
     calm = statistics(small_sigmoid_net(1.0))
-    pinned = statistics(small_sigmoid_net(60.0))
+    pinned = statistics(small_sigmoid_net(200.0))
     sigmoid = lambda rows: next(r for r in rows if r["layer"] == "Sigmoid")  # noqa: E731
     first = lambda rows: next(r for r in rows if r["name"] == "0.weight")  # noqa: E731
     assert sigmoid(pinned)["saturated_fraction"] > 0.8 > sigmoid(calm)["saturated_fraction"]
