@@ -38,10 +38,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
-from glob import escape as glob_escape
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -49,33 +47,20 @@ import numpy as np
 
 from .boost import BoostState, WeakLearner, add_stage, boost_round
 from .cascade import Cascade
-from .cascade_checks import sidecar_problem
 from .detect import STAGE_THRESHOLD_EPS
 from .haar_enum import HaarFeaturePool, enumerate_haar_features
-from .lbp import LbpCascade
 from .lbp_train import (LbpBoostState, add_lbp_stage, build_lbp_training_set, empty_lbp_cascade, lbp_boost_round,
                         lbp_feature_pool, lbp_pool_size)
 from .mining import NegativeMiner, NoNegativesLeftError, cascade_accepts
-from .opencv_xml import parse_cascade, save_cascade
 from .train_features import build_training_set
-
-SIDECAR_SUFFIX = ".train.json"
+# the record's names are re-exported: callers import them from here
+from .train_record import (SIDECAR_SUFFIX, OutputExistsError, ResumeMismatchError, SidecarError,  # noqa: F401
+                           StageReport, load_resume, read_sidecar, remove_stale_temporaries, save_training,
+                           sidecar_path, write_atomic)
 
 
 class TooFewPositivesError(RuntimeError):
     """The cascade so far rejects so many positives that too few remain to train on."""
-
-
-class ResumeMismatchError(ValueError):
-    """The output file belongs to a training with other settings or data."""
-
-
-class OutputExistsError(FileExistsError):
-    """The output cascade exists but was not written by this training (refused without ``overwrite``)."""
-
-
-class SidecarError(ValueError):
-    """The ``.train.json`` sidecar is unreadable, not JSON, or holds values of the wrong type or range."""
 
 
 #: ``CascadeTrainingConfig.feature_type`` values (opencv_traincascade's ``-featureType``, less HOG).
@@ -153,44 +138,6 @@ class CascadeTrainingConfig:
         if self.target_false_positive_rate is not None:
             return float(self.target_false_positive_rate)
         return float(self.max_false_alarm ** self.num_stages)
-
-
-@dataclass
-class StageReport:
-    """Figures of one finished stage (also stored in the sidecar).
-
-    Attributes:
-        stage: 0-based stage index.
-        num_weak: stumps in the stage.
-        threshold: float32 stage threshold.
-        hit_rate: fraction of the stage's positives it accepts.
-        false_alarm: fraction of the stage's negatives it accepts.
-        positives: positives trained on; negatives: negatives mined.
-        acceptance_before: false-positive rate of the cascade before this stage, on
-            the background windows tried while mining.
-        negatives_per_second: mining speed.
-        seconds: wall time of the stage (mining, binning, boosting).
-        mining_seconds: wall time of mining its negatives.
-        windows_tried: background windows evaluated to mine them.
-        boost_seconds: wall time of binning the features and boosting.
-        seconds_left: rough estimate of the training time still to come after this
-            stage (``estimate_seconds_left``); 0 when no stage is left.
-    """
-
-    stage: int
-    num_weak: int
-    threshold: float
-    hit_rate: float
-    false_alarm: float
-    positives: int
-    negatives: int
-    acceptance_before: float
-    negatives_per_second: float
-    seconds: float
-    mining_seconds: float = 0.0
-    windows_tried: int = 0
-    boost_seconds: float = 0.0
-    seconds_left: float = 0.0
 
 
 @dataclass
@@ -309,123 +256,6 @@ def training_memory_bytes(config: CascadeTrainingConfig) -> int:
     return features * n + tables * 4 * (width + 1) * (height + 1) * n + width * height * n
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` never holds a partial file: a temporary file
-    in the same folder, flushed to disk, then renamed over ``path`` (removed if anything fails)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def remove_stale_temporaries(out: Path) -> None:
-    """Delete the temporary files a killed save of ``out`` left (``.OUT.*.tmp`` beside it); a kill cannot
-    clean up after itself, and only ``out``'s own training writes files of that name."""
-    for stale in out.parent.glob(f".{glob_escape(out.name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    for stale in out.parent.glob(f".{glob_escape(sidecar_path(out).name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
-
-
-def sidecar_path(out: str | os.PathLike) -> Path:
-    """The ``OUT.train.json`` sidecar beside the cascade ``out``."""
-    out = Path(out)
-    return out.with_name(out.name + SIDECAR_SUFFIX)
-
-
-def read_sidecar(path: Path) -> dict:
-    """Read and check a training sidecar, so that no value read from it is used unchecked.
-
-    Returns:
-        The record: ``fingerprint``, ``stages`` (StageReport dicts, numbered 0, 1, ...),
-        ``training_seconds`` and, when written by this version, ``xml_sha256`` and
-        ``previous_xml_sha256`` (the cascade file's hash after / before the last save).
-
-    Raises:
-        SidecarError: unreadable, not JSON (e.g. truncated) or values of the wrong type
-            or range; the message names the file.
-    """
-    try:
-        record = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SidecarError(f"{path}: not a readable training record ({exc}); delete it, or pass --overwrite "
-                           "to start the training afresh") from None
-    problem = sidecar_problem(record, {f.name: f.type for f in fields(StageReport)})
-    if problem:
-        raise SidecarError(f"{path}: {problem}; delete it, or pass --overwrite to start the training afresh")
-    return record
-
-
-def _load_resume(out: Path, fingerprint: str, overwrite: bool) -> tuple[Cascade | None, list[StageReport], float]:
-    """The saved cascade, its stage reports and the training seconds spent so far (None, [], 0 to start afresh).
-
-    The sidecar is written before the cascade file replaces the last one, with the hash
-    of both, so a kill between the two writes leaves a cascade one stage behind its
-    sidecar: that stage is trained again. A cascade file this training did not write
-    (no sidecar, or a hash it does not know) is not overwritten unless ``overwrite``.
-    """
-    sidecar = sidecar_path(out)
-    if overwrite:
-        return None, [], 0.0
-    if not sidecar.exists():
-        if out.exists():
-            raise OutputExistsError(f"{out} exists and has no {sidecar.name} beside it, so it is not a training "
-                                    "to resume: choose another --out, or pass --overwrite to replace it")
-        return None, [], 0.0
-    record = read_sidecar(sidecar)
-    if record["fingerprint"] != fingerprint:
-        raise ResumeMismatchError(f"{out} was written by a training with other settings or data; choose another "
-                                  f"output file, or pass --overwrite to replace {out} and {sidecar}")
-    try:
-        stages = [StageReport(**s) for s in record["stages"]]
-    except TypeError as exc:
-        raise SidecarError(f"{sidecar}: a stage record lacks a field ({exc}); delete it, or pass --overwrite "
-                           "to start the training afresh") from None
-    if not out.exists():
-        return None, [], 0.0  # killed before the first cascade file landed
-    data = out.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if record.get("xml_sha256") is not None and digest != record["xml_sha256"]:
-        if digest != record.get("previous_xml_sha256"):
-            raise OutputExistsError(f"{out} is not the cascade {sidecar.name} describes (it was changed or "
-                                    "replaced): choose another --out, or pass --overwrite to replace it")
-        stages = stages[:-1]  # killed between the sidecar and the cascade file: redo the last stage
-    cascade = parse_cascade(data, str(out))
-    if not isinstance(cascade, (Cascade, LbpCascade)) or len(stages) != cascade.num_stages:
-        raise ResumeMismatchError(f"{sidecar} lists {len(stages)} stages but {out} has {cascade.num_stages}; "
-                                  "pass --overwrite to start afresh")
-    if not stages:
-        return None, [], 0.0
-    return cascade, stages, float(record.get("training_seconds", sum(s.seconds for s in stages)))
-
-
-def _save(out: Path, cascade: Cascade, fingerprint: str, config: CascadeTrainingConfig,
-          stages: list[StageReport], stop_reason: str, training_seconds: float) -> None:
-    """Write the cascade and its sidecar, each atomically: the new cascade to a temporary file, then the
-    sidecar (naming the hashes of the new and the current cascade file), then the rename of the cascade."""
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        save_cascade(cascade, tmp)
-        new_digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-        old_digest = hashlib.sha256(out.read_bytes()).hexdigest() if out.exists() else None
-        record = {"fingerprint": fingerprint, "config": asdict(config), "stages": [asdict(s) for s in stages],
-                  "stop_reason": stop_reason, "training_seconds": training_seconds, "xml_sha256": new_digest,
-                  "previous_xml_sha256": old_digest if old_digest != new_digest else None}
-        write_atomic(sidecar_path(out), json.dumps(record, indent=1).encode())
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def train_stage(positives: np.ndarray, negatives: np.ndarray, pool: HaarFeaturePool | np.ndarray,
                 config: CascadeTrainingConfig, on_round: Callable[[int, float, float], None] | None = None
                 ) -> tuple[list[WeakLearner], float, float, float]:
@@ -496,7 +326,7 @@ def train_cascade(positives: np.ndarray, backgrounds: list[np.ndarray], config: 
     out = Path(out)
     fingerprint = _fingerprint(config, positives, backgrounds)
     session_start = time.perf_counter()
-    cascade, reports, earlier_seconds = _load_resume(out, fingerprint, overwrite)
+    cascade, reports, earlier_seconds = load_resume(out, fingerprint, overwrite)
     remove_stale_temporaries(out)
     lbp = config.feature_type == "LBP"
     if cascade is None:
@@ -537,10 +367,10 @@ def train_cascade(positives: np.ndarray, backgrounds: list[np.ndarray], config: 
                              mined.windows_tried, finished - boost_started)
         report.seconds_left = estimate_seconds_left(reports + [report], config)
         reports.append(report)
-        _save(out, cascade, fingerprint, config, reports, "", earlier_seconds + finished - session_start)
+        save_training(out, cascade, fingerprint, config, reports, "", earlier_seconds + finished - session_start)
         notify("stage", asdict(report))
     training_seconds = earlier_seconds + time.perf_counter() - session_start
     if cascade.num_stages:
-        _save(out, cascade, fingerprint, config, reports, stop_reason, training_seconds)
+        save_training(out, cascade, fingerprint, config, reports, stop_reason, training_seconds)
     notify("stop", {"reason": stop_reason, "training_seconds": training_seconds})
     return TrainingResult(cascade, reports, stop_reason)

@@ -29,7 +29,7 @@ from PIL import Image
 import vj
 from vj.cascade_checks import check_cascade
 from vj.cascade_train import (CascadeTrainingConfig, OutputExistsError, ResumeMismatchError, SidecarError,
-                              StageReport, _load_resume, _save)
+                              StageReport, load_resume, save_training)
 from vj.opencv_xml import parse_cascade
 from vj.sample_files import ImageFileError, SampleFileError, parse_bg, read_image_file, read_info_positives, read_vec
 from vj.sample_files import write_vec
@@ -131,7 +131,7 @@ def fuzz_sidecar(work: Path) -> None:
     config = CascadeTrainingConfig(window_size=cascade.window_size)
     reports = [StageReport(s, 3, -1.5, 0.99, 0.4, 100, 50, 0.5 ** s, 1e4, 2.0) for s in range(2)]
     out = work / "c.xml"
-    _save(out, cascade, "f" * 64, config, reports, "", 4.0)
+    save_training(out, cascade, "f" * 64, config, reports, "", 4.0)
     base, xml = (work / "c.xml.train.json").read_bytes(), out.read_bytes()
     record = json.loads(base)
     fields = [f.name for f in dataclasses.fields(StageReport)]
@@ -140,7 +140,7 @@ def fuzz_sidecar(work: Path) -> None:
     def resume(data: bytes) -> None:
         out.write_bytes(xml)
         (work / "c.xml.train.json").write_bytes(data)
-        _load_resume(out, "f" * 64, False)
+        load_resume(out, "f" * 64, False)
 
     @SETTINGS
     @given(MUTATIONS)
