@@ -14,6 +14,7 @@ subcommand) shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 import importlib
 import math
 import signal
@@ -27,11 +28,19 @@ SUBCOMMAND_MODULES = ("vj.cli_detect", "vj.cli_train")
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, ``PROG: error: WHAT (see PROG --help)``, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the one-line error (without argparse's usage block) and exit with status 2."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every available subcommand registered."""
-    parser = argparse.ArgumentParser(prog="vj", description="Viola-Jones face detection with Haar cascades.")
+    """The top-level parser with every available subcommand registered (all with one-line errors)."""
+    parser = OneLineParser(prog="vj", description="Viola-Jones face detection with Haar cascades.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name in SUBCOMMAND_MODULES:
         try:
             module = importlib.import_module(name)
