@@ -57,6 +57,7 @@ def _photos(annotations: dict, image_dir: Path, names: list[str]):
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``facestack eval-detector``; returns the exit status."""
+    from vj.cli_detect import check_output_folder
     from vj.opencv_xml import load_cascade
 
     from .detector_eval import compare_at_reference, evaluate_detector, plot_curves
@@ -88,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         if max(args.at) > args.sweep_max:
             print(f"{PROG}: error: --at {max(args.at)} is beyond --sweep-max {args.sweep_max}", file=sys.stderr)
             return 2
+    try:  # the output folders before minutes of detection, not after
+        for output in (args.json, args.plot):
+            if output:
+                check_output_folder(Path(output).parent, "the output")
+    except OSError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     sweep = range(0, args.sweep_max + 1)
     results, record = {}, {}
     for name, cascade in cascades.items():
