@@ -127,6 +127,18 @@ def warm_up(feature_set: str, boost_types: list[str]) -> None:
         boost_round(BoostState.start(data.labels, boost_type), data)
 
 
+def _round_times(round_fn, state, data, repeats: int) -> list[float]:
+    """Wall seconds of ``repeats`` rounds, each on a fresh copy of ``state`` (one untimed first, to compile)."""
+    round_fn(copy.deepcopy(state), data)
+    times = []
+    for _ in range(repeats):
+        trial = copy.deepcopy(state)
+        t0 = time.perf_counter()
+        round_fn(trial, data)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def main(args: argparse.Namespace) -> None:
     import numba
 
@@ -185,13 +197,7 @@ def main(args: argparse.Namespace) -> None:
         print(line, flush=True)
     if args.max_depth:
         state = BoostState.start(labels, "gentle", weight_trim_rate=args.weight_trim_rate, max_depth=args.max_depth)
-        boost_round(copy.deepcopy(state), data)  # compile outside the timing
-        times = []
-        for _ in range(args.repeats):
-            trial = copy.deepcopy(state)
-            t0 = time.perf_counter()
-            boost_round(trial, data)
-            times.append(time.perf_counter() - t0)
+        times = _round_times(boost_round, state, data, args.repeats)
         print(f"  gentle, trees of depth {args.max_depth}: Numba round {min(times):.3f} s "
               f"(median {np.median(times):.3f} s; {min(times) / min(round_times):.1f}x the last stump round)")
     if args.lbp:
@@ -203,13 +209,7 @@ def main(args: argparse.Namespace) -> None:
         lbp_data = build_lbp_training_set(windows, labels, features)
         codes_time = time.perf_counter() - t0
         state = LbpBoostState.start(labels, "gentle", weight_trim_rate=args.weight_trim_rate)
-        lbp_boost_round(copy.deepcopy(state), lbp_data)
-        times = []
-        for _ in range(args.repeats):
-            trial = copy.deepcopy(state)
-            t0 = time.perf_counter()
-            lbp_boost_round(trial, lbp_data)
-            times.append(time.perf_counter() - t0)
+        times = _round_times(lbp_boost_round, state, lbp_data, args.repeats)
         print(f"  gentle, LBP: {len(features):,} multi-block LBP features x {len(windows):,} windows, codes once per "
               f"stage {codes_time:.2f} s, Numba round {min(times):.3f} s (median {np.median(times):.3f} s)")
     peak = peak_memory_gb()

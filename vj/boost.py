@@ -203,6 +203,16 @@ def _as_float32(value: float) -> float:
     return float(np.float32(value))
 
 
+def _discrete_vote(weights: np.ndarray, wrong: np.ndarray, what: str) -> tuple[float, float, float]:
+    """Discrete AdaBoost's ``(eps, beta, alpha)`` for a weak classifier that errs on ``wrong``
+    (``(N,)`` bool) under the ``(N,)`` normalised weights; ``alpha`` rounded to float32."""
+    eps = float(weights[wrong].sum())
+    if eps >= 0.5:
+        raise WeakLearnerError(f"best {what} has weighted error {eps:.6f} >= 0.5")
+    beta = max(eps, MIN_DISCRETE_ERROR) / (1.0 - eps)
+    return eps, beta, _as_float32(np.log(1.0 / beta))
+
+
 def boost_round(state: BoostState, data: TrainingSet, use_reference: bool = False,
                 screen: bool = False) -> WeakLearner:
     """One AdaBoost round: choose the best stump (or grow a tree, when
@@ -232,11 +242,7 @@ def boost_round(state: BoostState, data: TrainingSet, use_reference: bool = Fals
     if state.boost_type == "discrete":
         says_face = goes_left if choice.polarity > 0 else ~goes_left
         wrong = says_face != is_face
-        eps = float(weights[wrong].sum())
-        if eps >= 0.5:
-            raise WeakLearnerError(f"best stump has weighted error {eps:.6f} >= 0.5")
-        beta = max(eps, MIN_DISCRETE_ERROR) / (1.0 - eps)
-        alpha = _as_float32(np.log(1.0 / beta))
+        eps, beta, alpha = _discrete_vote(weights, wrong, "stump")
         left, right = (alpha, 0.0) if choice.polarity > 0 else (0.0, alpha)
         stump = TrainedStump(choice.feature_index, threshold, left, right, eps)
         state.alphas.append(alpha)
@@ -276,11 +282,7 @@ def _tree_round(state: BoostState, data: TrainingSet, use_reference: bool) -> Tr
     if state.boost_type == "discrete":
         says_face = np.asarray(tree.leaves)[leaf] > 0
         wrong = says_face != is_face
-        eps = float(weights[wrong].sum())
-        if eps >= 0.5:
-            raise WeakLearnerError(f"best tree has weighted error {eps:.6f} >= 0.5")
-        beta = max(eps, MIN_DISCRETE_ERROR) / (1.0 - eps)
-        alpha = _as_float32(np.log(1.0 / beta))
+        eps, beta, alpha = _discrete_vote(weights, wrong, "tree")
         tree = replace(tree.with_leaves([alpha * v for v in tree.leaves]), error=eps)
         state.alphas.append(alpha)
         new_weights = np.where(wrong, weights, weights * beta)
