@@ -9,7 +9,9 @@ how to build its model, its tasks and its task weighting. :func:`main` does the 
 2. read the data (UTKFace, or IMDB-WIKI by format detection), build the 128x128 grayscale
    cache, and take the seeded split stratified by the paper's age bins and gender, so every
    experiment on a data set uses the same split (``--limit N`` keeps N training images and
-   N/8 validation and test images and caches only those: for smoke tests);
+   N/8 validation and test images and caches only those: for smoke tests; ``--train-limit N``
+   trains on N of the training images and keeps the whole validation and test splits: the
+   paper's small-data setting);
 3. write ``settings.json`` into the run folder, train with :class:`~minicnn.train.Trainer`,
    print one line per epoch and the final test results.
 
@@ -61,7 +63,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "data": None, "format": "auto", "cache_dir": None, "seed": 0, "split_seed": 0, "epochs": 30, "batch_size": 128,
     "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "schedule": "exponential", "decay_rate": 0.96,
     "decay_steps": 5000, "warmup_epochs": 0.0, "min_lr_factor": 0.0, "device": "cpu", "limit": None,
-    "bins": "paper", "augment": False, "stretch": False, "class_weights": "none", "init": "paper",
+    "train_limit": None, "bins": "paper", "augment": False, "stretch": False, "class_weights": "none", "init": "paper",
     "dropout": None, "steps_per_epoch": None, "workers": None, "threads": None, "no_progress": False,
     "loss_over_classes": False, "patience": None, "photo_augment": False, "diagnostics_epochs": None,
 }
@@ -161,6 +163,9 @@ def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
     a("--bins", choices=tuple(BINS), help="age bins: the text's [0,30] [31,45] [46,60] [61,100] or the code's")
     a("--device", choices=("cpu", "gpu"))
     a("--limit", type=int, help="use only N training images (and N/8 validation, N/8 test): smoke tests")
+    a("--train-limit", type=int, metavar="N",
+      help="train on a seeded random N of the training split, keeping the whole validation and test splits: "
+           "the paper's small-data setting (about 6,000 images)")
     a("--steps-per-epoch", type=int, help="stop each epoch after this many steps: smoke tests")
     a("--workers", type=int, help="processes decoding images for the cache (default: all CPUs)")
     a("--threads", type=int, help="CPU training: split each batch over this many threads, one model replica "
@@ -179,7 +184,8 @@ NUMERIC_SETTINGS: dict[str, tuple[bool, float | None, float | None, float | None
     "weight_decay": (False, 0.0, 1.0, None, False), "decay_rate": (False, None, 1.0, 0.0, False),
     "decay_steps": (True, 1, None, None, False), "warmup_epochs": (False, 0.0, 1_000_000, None, False),
     "min_lr_factor": (False, 0.0, 1.0, None, False), "dropout": (False, 0.0, 0.999, None, True),
-    "limit": (True, 1, None, None, True), "steps_per_epoch": (True, 1, None, None, True),
+    "limit": (True, 1, None, None, True), "train_limit": (True, 1, None, None, True),
+    "steps_per_epoch": (True, 1, None, None, True),
     "workers": (True, 1, 1024, None, True), "threads": (True, 1, 1024, None, True),
     "patience": (True, 1, None, None, True), "weighting_lr": (False, None, 100.0, 0.0, True),
     "width": (True, 1, 8, None, True),  # multitask: 8 is already 64 times the paper's conv work
@@ -268,6 +274,8 @@ def prepare_data(settings: argparse.Namespace) -> RunData:
     image_settings = PreprocessSettings(size=128, color="gray", stretch=bool(settings.stretch))
     bins = age_bins(BINS[settings.bins])
     progress = not settings.no_progress
+    if settings.limit and settings.train_limit:
+        raise UsageError("--limit shrinks every split and --train-limit only the training one: give only one")
     if settings.limit:
         split_bins = age_bins(SPLIT_BINS)
         split = stratified_split(split_bins.assign(faces.age), faces.gender, seed=settings.split_seed,
@@ -286,6 +294,9 @@ def prepare_data(settings: argparse.Namespace) -> RunData:
         cache = build_cache(faces, image_settings, settings.cache_dir, workers=settings.workers, progress=progress)
         split = split_for_cache(cache, SPLIT_BINS, seed=settings.split_seed)
         train, val, test = split.train, split.val, split.test
+        if settings.train_limit and settings.train_limit < len(train):
+            rng = np.random.default_rng([settings.split_seed, settings.train_limit])
+            train = np.sort(rng.choice(train, settings.train_limit, replace=False))
     return RunData(cache.images, cache.labels(bins), train, val, test, tuple(bins.labels()),
                    Path(cache.directory), faces.source)
 
