@@ -143,24 +143,18 @@ class PackedCascade(NamedTuple):
     feature_tilted: np.ndarray
 
 
-@dataclass
-class Cascade:
-    """A Haar cascade (OpenCV's ``stageType BOOST``, ``featureType HAAR``).
+class StagedCascade:
+    """What Haar and LBP cascades share: a base window, boosted stages, and pickling.
 
-    Attributes:
-        window_size: ``(width, height)`` of the base detection window in pixels.
-        features: the Haar features that weak-classifier nodes refer to by index.
-        stages: the boosted stages, evaluated in order.
-        feature_set: OpenCV's ``featureParams/mode``: ``BASIC``, ``CORE`` or ``ALL``
-            (``ALL`` includes tilted features).
+    ``vj.prepared`` caches a packed form of a cascade on the object (``_vj_prepared``);
+    it is rebuilt on demand, so pickles leave it out.
     """
 
     window_size: tuple[int, int]
-    features: list[HaarFeature]
-    stages: list[Stage]
-    feature_set: str = "BASIC"
+    stages: list
 
-    def __post_init__(self) -> None:
+    def _check_window_size(self) -> None:
+        """Store ``window_size`` as two ints; raises ValueError unless both are positive."""
         w, h = (int(v) for v in self.window_size)
         if w <= 0 or h <= 0:
             raise ValueError(f"window_size must be positive (width, height), got {self.window_size}")
@@ -181,6 +175,27 @@ class Cascade:
     def num_weak(self) -> int:
         """Total number of weak classifiers over all stages."""
         return sum(len(s.weak_classifiers) for s in self.stages)
+
+
+@dataclass
+class Cascade(StagedCascade):
+    """A Haar cascade (OpenCV's ``stageType BOOST``, ``featureType HAAR``).
+
+    Attributes:
+        window_size: ``(width, height)`` of the base detection window in pixels.
+        features: the Haar features that weak-classifier nodes refer to by index.
+        stages: the boosted stages, evaluated in order.
+        feature_set: OpenCV's ``featureParams/mode``: ``BASIC``, ``CORE`` or ``ALL``
+            (``ALL`` includes tilted features).
+    """
+
+    window_size: tuple[int, int]
+    features: list[HaarFeature]
+    stages: list[Stage]
+    feature_set: str = "BASIC"
+
+    def __post_init__(self) -> None:
+        self._check_window_size()
 
     @property
     def has_tilted(self) -> bool:

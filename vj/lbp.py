@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .cascade import StagedCascade
+
 SUBSET_WORDS = 8  # 256 categories / 32 bits
 STAGE_THRESHOLD_EPS = np.float32(1e-5)
 EARLY_DECISION_MARGIN = 1e-6  # far above the rounding of a double sum of a few hundred float32 leaves
@@ -91,7 +93,7 @@ class LbpStage:
 
 
 @dataclass
-class LbpCascade:
+class LbpCascade(StagedCascade):
     """An LBP cascade (OpenCV's ``stageType BOOST``, ``featureType LBP``).
 
     Attributes:
@@ -106,10 +108,7 @@ class LbpCascade:
     stages: list[LbpStage]
 
     def __post_init__(self) -> None:
-        w, h = (int(v) for v in self.window_size)
-        if w <= 0 or h <= 0:
-            raise ValueError(f"window_size must be positive (width, height), got {self.window_size}")
-        self.window_size = (w, h)
+        self._check_window_size()
         self.features = np.asarray(self.features, dtype=np.int64).reshape(-1, 4)
 
     def __eq__(self, other: object) -> bool:
@@ -117,22 +116,6 @@ class LbpCascade:
             return NotImplemented
         return (self.window_size == other.window_size and np.array_equal(self.features, other.features)
                 and self.stages == other.stages)
-
-    def __getstate__(self) -> dict:
-        """Pickled state: the fields, without the packed form ``vj.prepared`` keeps on the object."""
-        state = self.__dict__.copy()
-        state.pop("_vj_prepared", None)
-        return state
-
-    @property
-    def num_stages(self) -> int:
-        """Number of stages."""
-        return len(self.stages)
-
-    @property
-    def num_weak(self) -> int:
-        """Total number of weak classifiers over all stages."""
-        return sum(len(s.weak_classifiers) for s in self.stages)
 
     def validate(self) -> None:
         """Check internal consistency; raises ValueError naming the first problem."""
