@@ -274,7 +274,8 @@ def prepare_data(settings: argparse.Namespace) -> RunData:
     image_settings = PreprocessSettings(size=128, color="gray", stretch=bool(settings.stretch))
     bins = age_bins(BINS[settings.bins])
     progress = not settings.no_progress
-    if settings.limit and settings.train_limit:
+    train_limit = getattr(settings, "train_limit", None)  # callers outside the CLI (evaluate) leave it out
+    if settings.limit and train_limit:
         raise UsageError("--limit shrinks every split and --train-limit only the training one: give only one")
     if settings.limit:
         split_bins = age_bins(SPLIT_BINS)
@@ -294,9 +295,9 @@ def prepare_data(settings: argparse.Namespace) -> RunData:
         cache = build_cache(faces, image_settings, settings.cache_dir, workers=settings.workers, progress=progress)
         split = split_for_cache(cache, SPLIT_BINS, seed=settings.split_seed)
         train, val, test = split.train, split.val, split.test
-        if settings.train_limit and settings.train_limit < len(train):
-            rng = np.random.default_rng([settings.split_seed, settings.train_limit])
-            train = np.sort(rng.choice(train, settings.train_limit, replace=False))
+        if train_limit and train_limit < len(train):
+            rng = np.random.default_rng([settings.split_seed, train_limit])
+            train = np.sort(rng.choice(train, train_limit, replace=False))
     return RunData(cache.images, cache.labels(bins), train, val, test, tuple(bins.labels()),
                    Path(cache.directory), faces.source)
 
