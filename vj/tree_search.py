@@ -32,15 +32,22 @@ node samples' real float32 values, the threshold being the float32 midpoint of t
 two node values it separates (OpenCV's ``(v[i] + v[i + 1]) * 0.5f``).
 ``node_scores_reference`` is the kernel in NumPy (``np.bincount``), adding in the
 same order, bit for bit.
+
+A tree grows a level at a time, and ``level_scores`` histograms all the nodes of a
+level in one pass over each feature's bins (each sample into its own node's bins).
+When every target is ``+-1`` by class (Gentle, Real and Discrete AdaBoost), a bin's
+weight and weighted target are ``p + q`` and ``p - q`` of its face and non-face
+weights, so the pass adds each sample once, into a face or a non-face histogram, as
+the stump search does; LogitBoost's real-valued targets take two updates a sample.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numba as nb
 import numpy as np
 
-from vj.stump_search import REFINE_CANDIDATES, stump_threshold
+from vj.stump_search import HISTOGRAM_CHUNKS, REFINE_CANDIDATES, stump_threshold
 from vj.train_features import MAX_BINS, BinnedFeatureIndex, TrainingSet
 
 CRITERIA = ("sqerr", "misclass")
@@ -93,7 +100,9 @@ def _split_score(left_w, left_wt, total_w, total_wt, misclass):
 @nb.njit(cache=True, inline="always")
 def _best_node_score(hist, n_bins, total_w, total_wt, misclass):
     """The largest criterion over the splits between non-empty bins of one feature's
-    ``(2 * MAX_BINS,)`` histogram (weights, then weighted targets); -1 if none."""
+    ``(2 * MAX_BINS,)`` histogram (weights, then weighted targets); -1 if none. Leaves
+    the histogram all zero for the next feature: bins above the last non-empty one are
+    empty (every node sample has a positive weight), and the rest it clears as it reads."""
     last = n_bins - 1
     while last > 0 and hist[last] == 0.0:
         last -= 1
@@ -102,38 +111,117 @@ def _best_node_score(hist, n_bins, total_w, total_wt, misclass):
     for j in range(last):
         left_w += hist[j]
         left_wt += hist[MAX_BINS + j]
+        hist[j] = 0.0
+        hist[MAX_BINS + j] = 0.0
         best = max(best, _split_score(left_w, left_wt, total_w, total_wt, misclass))
+    if last >= 0:
+        hist[last] = 0.0
+        hist[MAX_BINS + last] = 0.0
     return best
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
-def _node_kernel(bins, num_bins, features, columns, w, wt, total_w, total_wt, misclass, best):
-    """best[k] = the largest criterion of feature ``features[k]`` over the node's
-    ``columns`` (increasing), ``w`` and ``wt`` indexed by column; four features at a
-    time share the loads of the weights."""
+def _level_kernel(bins, num_bins, features, columns, node_of, w, wt, total_w, total_wt, misclass, best):
+    """best[m, k] = the largest criterion of feature ``features[k]`` over node ``m``'s
+    samples, for all the nodes of one tree level in one pass over each feature's bins.
+
+    ``columns`` (increasing) lists every node's sample columns merged, ``node_of[i]``
+    the node of ``columns[i]``; ``w`` and ``wt`` are indexed by column. Each node's
+    histogram adds its samples in increasing column order, as a pass over that node
+    alone would, so the scores are the same bit for bit. Four features at a time share
+    the loads of the weights; one set of histograms per chunk of features, cleared by
+    the scan that reads them.
+    """
     n_features = features.shape[0]
-    for g in nb.prange((n_features + 3) // 4):
-        k0 = 4 * g
-        k1, k2, k3 = min(k0 + 1, n_features - 1), min(k0 + 2, n_features - 1), min(k0 + 3, n_features - 1)
-        r0, r1, r2, r3 = bins[features[k0]], bins[features[k1]], bins[features[k2]], bins[features[k3]]
-        hists = np.zeros((4, 2 * MAX_BINS))
+    n_nodes = total_w.shape[0]
+    width = 2 * MAX_BINS
+    n_groups = (n_features + 3) // 4
+    n_chunks = min(n_groups, HISTOGRAM_CHUNKS)
+    for chunk in nb.prange(n_chunks):
+        hists = np.zeros((4, n_nodes * width))
         h0, h1, h2, h3 = hists[0], hists[1], hists[2], hists[3]
-        for i in range(columns.shape[0]):
-            c = columns[i]
-            x, y = w[c], wt[c]
-            b0, b1, b2, b3 = r0[c], r1[c], r2[c], r3[c]
-            h0[b0] += x
-            h0[MAX_BINS + b0] += y
-            h1[b1] += x
-            h1[MAX_BINS + b1] += y
-            h2[b2] += x
-            h2[MAX_BINS + b2] += y
-            h3[b3] += x
-            h3[MAX_BINS + b3] += y
-        best[k0] = _best_node_score(h0, num_bins[features[k0]], total_w, total_wt, misclass)
-        best[k1] = _best_node_score(h1, num_bins[features[k1]], total_w, total_wt, misclass)
-        best[k2] = _best_node_score(h2, num_bins[features[k2]], total_w, total_wt, misclass)
-        best[k3] = _best_node_score(h3, num_bins[features[k3]], total_w, total_wt, misclass)
+        for g in range(chunk * n_groups // n_chunks, (chunk + 1) * n_groups // n_chunks):
+            k0 = 4 * g
+            k1, k2, k3 = min(k0 + 1, n_features - 1), min(k0 + 2, n_features - 1), min(k0 + 3, n_features - 1)
+            r0, r1, r2, r3 = bins[features[k0]], bins[features[k1]], bins[features[k2]], bins[features[k3]]
+            for i in range(columns.shape[0]):
+                c = columns[i]
+                x, y = w[c], wt[c]
+                base = np.uint64(node_of[i]) * np.uint64(width)  # unsigned: no wrap-around test per update
+                b0, b1 = base + np.uint64(r0[c]), base + np.uint64(r1[c])
+                b2, b3 = base + np.uint64(r2[c]), base + np.uint64(r3[c])
+                h0[b0] += x
+                h0[np.uint64(MAX_BINS) + b0] += y
+                h1[b1] += x
+                h1[np.uint64(MAX_BINS) + b1] += y
+                h2[b2] += x
+                h2[np.uint64(MAX_BINS) + b2] += y
+                h3[b3] += x
+                h3[np.uint64(MAX_BINS) + b3] += y
+            for m in range(n_nodes):
+                lo, hi = m * width, (m + 1) * width
+                best[m, k0] = _best_node_score(h0[lo:hi], num_bins[features[k0]], total_w[m], total_wt[m], misclass)
+                best[m, k1] = _best_node_score(h1[lo:hi], num_bins[features[k1]], total_w[m], total_wt[m], misclass)
+                best[m, k2] = _best_node_score(h2[lo:hi], num_bins[features[k2]], total_w[m], total_wt[m], misclass)
+                best[m, k3] = _best_node_score(h3[lo:hi], num_bins[features[k3]], total_w[m], total_wt[m], misclass)
+
+
+@nb.njit(cache=True, inline="always")
+def _best_two_class_score(hist, n_bins, total_w, total_wt, misclass):
+    """``_best_node_score`` of a ``(2 * MAX_BINS,)`` histogram of face weights, then
+    non-face weights (targets ``+1`` / ``-1``): a bin's weight is ``p + q`` and its
+    weighted target ``p - q``. Leaves the histogram all zero."""
+    last = n_bins - 1
+    while last > 0 and hist[last] + hist[MAX_BINS + last] == 0.0:
+        last -= 1
+    left_w = left_wt = 0.0
+    best = -1.0
+    for j in range(last):
+        p, q = hist[j], hist[MAX_BINS + j]
+        left_w += p + q
+        left_wt += p - q
+        hist[j] = 0.0
+        hist[MAX_BINS + j] = 0.0
+        best = max(best, _split_score(left_w, left_wt, total_w, total_wt, misclass))
+    if last >= 0:
+        hist[last] = 0.0
+        hist[MAX_BINS + last] = 0.0
+    return best
+
+
+@nb.njit(cache=True, parallel=True, nogil=True)
+def _two_class_level_kernel(bins, num_bins, features, columns, slot_of, w, total_w, total_wt, misclass, best):
+    """``_level_kernel`` when every target is ``+1`` (face) or ``-1`` (non-face), as for
+    Gentle, Real and Discrete AdaBoost: one histogram update per sample instead of two,
+    into its node's face or non-face half (``slot_of[i]`` = 2 x node + 1 for a non-face),
+    as the stump search does."""
+    n_features = features.shape[0]
+    n_nodes = total_w.shape[0]
+    width = 2 * MAX_BINS
+    n_groups = (n_features + 3) // 4
+    n_chunks = min(n_groups, HISTOGRAM_CHUNKS)
+    for chunk in nb.prange(n_chunks):
+        hists = np.zeros((4, n_nodes * width))
+        h0, h1, h2, h3 = hists[0], hists[1], hists[2], hists[3]
+        for g in range(chunk * n_groups // n_chunks, (chunk + 1) * n_groups // n_chunks):
+            k0 = 4 * g
+            k1, k2, k3 = min(k0 + 1, n_features - 1), min(k0 + 2, n_features - 1), min(k0 + 3, n_features - 1)
+            r0, r1, r2, r3 = bins[features[k0]], bins[features[k1]], bins[features[k2]], bins[features[k3]]
+            for i in range(columns.shape[0]):
+                c = columns[i]
+                x = w[c]
+                base = np.uint64(slot_of[i]) * np.uint64(MAX_BINS)
+                h0[base + np.uint64(r0[c])] += x
+                h1[base + np.uint64(r1[c])] += x
+                h2[base + np.uint64(r2[c])] += x
+                h3[base + np.uint64(r3[c])] += x
+            for m in range(n_nodes):
+                lo, hi = m * width, (m + 1) * width
+                t_w, t_wt = total_w[m], total_wt[m]
+                best[m, k0] = _best_two_class_score(h0[lo:hi], num_bins[features[k0]], t_w, t_wt, misclass)
+                best[m, k1] = _best_two_class_score(h1[lo:hi], num_bins[features[k1]], t_w, t_wt, misclass)
+                best[m, k2] = _best_two_class_score(h2[lo:hi], num_bins[features[k2]], t_w, t_wt, misclass)
+                best[m, k3] = _best_two_class_score(h3[lo:hi], num_bins[features[k3]], t_w, t_wt, misclass)
 
 
 def _checked(criterion: str, columns: np.ndarray, w: np.ndarray, wt: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -145,30 +233,59 @@ def _checked(criterion: str, columns: np.ndarray, w: np.ndarray, wt: np.ndarray)
     return columns, np.ascontiguousarray(w, dtype=np.float64), np.ascontiguousarray(wt, dtype=np.float64)
 
 
-def node_scores(index: BinnedFeatureIndex, columns: np.ndarray, w: np.ndarray, wt: np.ndarray,
-                criterion: str, features: np.ndarray | None = None) -> np.ndarray:
-    """Each feature's best criterion over one node's samples at its bin boundaries
-    (Numba, parallel over features; exact for ``index.lossless`` features).
+def level_scores(index: BinnedFeatureIndex, node_columns: Sequence[np.ndarray], w: np.ndarray, wt: np.ndarray,
+                 criterion: str, features: np.ndarray | None = None,
+                 face_col: np.ndarray | None = None) -> np.ndarray:
+    """Each feature's best criterion over each node of one tree level, at its bin
+    boundaries (Numba, parallel over features, one pass over the bins for all the nodes;
+    exact for ``index.lossless`` features).
 
     Args:
         index: ``(F, N)`` binned feature values.
-        columns: ``(n,)`` strictly increasing bin columns of the node's samples
-            (column ``k`` holds sample ``index.order[k]``), all of positive weight.
+        node_columns: M ``(n_m,)`` strictly increasing bin columns, one per node, of
+            disjoint sets of samples (column ``k`` holds sample ``index.order[k]``), all
+            of positive weight.
         w, wt: ``(N,)`` float64 weights and weighted targets, indexed by column.
         criterion: ``"sqerr"`` or ``"misclass"`` (module doc).
         features: ``(K,)`` pool indices to score; all F when None.
+        face_col: ``(N,)`` bool by column, when every target is ``+1`` for a face and
+            ``-1`` otherwise (``wt = +-w``): then each bin sums its face and non-face
+            weights apart, one update per sample instead of two (``wt`` is only used
+            for the node totals), and its weight and target are ``p + q`` and ``p - q``.
 
     Returns:
-        ``(K,)`` float64 scores, larger is better; -1 where the feature cannot split the node.
+        ``(M, K)`` float64 scores, larger is better; -1 where a feature cannot split a node.
     """
-    columns, w, wt = _checked(criterion, columns, w, wt)
+    checked = [_checked(criterion, columns, w, wt) for columns in node_columns]
+    w, wt = checked[0][1:] if checked else (w, wt)
+    node_columns = [columns for columns, _, _ in checked]
     ids = np.arange(index.num_features, dtype=np.int64) if features is None else np.asarray(features, np.int64)
-    totals = node_totals(w[columns], wt[columns])
-    best = np.empty(ids.shape[0], dtype=np.float64)
-    if ids.size:
-        _node_kernel(index.bins, index.num_bins, ids, columns, w, wt, totals.weight, totals.weighted_target,
-                     criterion == "misclass", best)
+    totals = [node_totals(w[columns], wt[columns]) for columns in node_columns]
+    best = np.empty((len(node_columns), ids.shape[0]), dtype=np.float64)
+    if ids.size and node_columns:
+        merged = np.concatenate(node_columns)
+        node_of = np.repeat(np.arange(len(node_columns), dtype=np.int64), [len(c) for c in node_columns])
+        order = np.argsort(merged, kind="stable")
+        merged, node_of = merged[order], node_of[order]
+        if merged.size and np.any(np.diff(merged) == 0):
+            raise ValueError("the nodes of a level must hold disjoint samples")
+        total_w = np.array([t.weight for t in totals])
+        total_wt = np.array([t.weighted_target for t in totals])
+        if face_col is None:
+            _level_kernel(index.bins, index.num_bins, ids, merged, node_of, w, wt, total_w, total_wt,
+                          criterion == "misclass", best)
+        else:
+            slot_of = 2 * node_of + (~np.asarray(face_col, bool)[merged])
+            _two_class_level_kernel(index.bins, index.num_bins, ids, merged, slot_of, w, total_w, total_wt,
+                                    criterion == "misclass", best)
     return best
+
+
+def node_scores(index: BinnedFeatureIndex, columns: np.ndarray, w: np.ndarray, wt: np.ndarray,
+                criterion: str, features: np.ndarray | None = None, face_col: np.ndarray | None = None) -> np.ndarray:
+    """``level_scores`` of one node: ``(K,)`` scores for its ``(n,)`` strictly
+    increasing ``columns`` (the other arguments as there)."""
+    return level_scores(index, [columns], w, wt, criterion, features, face_col)[0]
 
 
 def _scores_numpy(left_w: np.ndarray, left_wt: np.ndarray, total_w: float, total_wt: float,
@@ -185,17 +302,24 @@ def _scores_numpy(left_w: np.ndarray, left_wt: np.ndarray, total_w: float, total
 
 
 def node_scores_reference(index: BinnedFeatureIndex, columns: np.ndarray, w: np.ndarray, wt: np.ndarray,
-                          criterion: str, features: np.ndarray | None = None) -> np.ndarray:
+                          criterion: str, features: np.ndarray | None = None,
+                          face_col: np.ndarray | None = None) -> np.ndarray:
     """``node_scores`` in vectorised NumPy (``np.bincount`` histograms, cumulative sums):
     same arguments, the same ``(K,)`` scores bit for bit."""
     columns, w, wt = _checked(criterion, columns, w, wt)
     ids = np.arange(index.num_features, dtype=np.int64) if features is None else np.asarray(features, np.int64)
     totals = node_totals(w[columns], wt[columns])
+    faces = None if face_col is None else np.asarray(face_col, bool)[columns]
     best = np.full(ids.shape[0], -1.0)
     for k, f in enumerate(ids):
         b = index.bins[f, columns].astype(np.int64)
-        hist_w = np.bincount(b, weights=w[columns], minlength=MAX_BINS)
-        hist_wt = np.bincount(b, weights=wt[columns], minlength=MAX_BINS)
+        if faces is None:
+            hist_w = np.bincount(b, weights=w[columns], minlength=MAX_BINS)
+            hist_wt = np.bincount(b, weights=wt[columns], minlength=MAX_BINS)
+        else:  # face and non-face weights apart, as the two-class kernel
+            hist_p = np.bincount(b[faces], weights=w[columns][faces], minlength=MAX_BINS)
+            hist_q = np.bincount(b[~faces], weights=w[columns][~faces], minlength=MAX_BINS)
+            hist_w, hist_wt = hist_p + hist_q, hist_p - hist_q
         nonempty = np.flatnonzero(hist_w[: index.num_bins[f]] != 0.0)
         last = int(nonempty[-1]) if nonempty.size else 0
         if last == 0:
@@ -237,29 +361,10 @@ def exact_node_split(values: np.ndarray, w: np.ndarray, wt: np.ndarray, criterio
     return NodeSplit(int(feature_index), threshold, float(scores[rank]), values < np.float32(threshold))
 
 
-def best_node_split(data: TrainingSet, samples: np.ndarray, columns: np.ndarray, w_col: np.ndarray,
-                    wt_col: np.ndarray, criterion: str, use_reference: bool = False,
-                    candidates: int = REFINE_CANDIDATES) -> NodeSplit | None:
-    """The best split of one node over all features (histograms, then the exact
-    refinement of the ``candidates`` best; see the module doc).
-
-    Args:
-        data: the training set.
-        samples: ``(n,)`` sample indices of the node, in the order of ``columns``
-            (``data.index.order[columns]``).
-        columns: ``(n,)`` strictly increasing bin columns of those samples.
-        w_col, wt_col: ``(N,)`` weights and weighted targets by column.
-        criterion: ``"sqerr"`` or ``"misclass"``.
-        use_reference: score the histograms with ``node_scores_reference``.
-        candidates: features refined exactly (>= 1).
-
-    Returns:
-        The best exact split (the lowest feature index among ties within
-        ``TIE_RTOL``), its ``goes_left`` in the order of ``samples``; None when no
-        feature separates the node's samples.
-    """
-    search = node_scores_reference if use_reference else node_scores
-    scores = search(data.index, columns, w_col, wt_col, criterion)
+def _refined_split(data: TrainingSet, samples: np.ndarray, columns: np.ndarray, w_col: np.ndarray,
+                   wt_col: np.ndarray, criterion: str, scores: np.ndarray, candidates: int) -> NodeSplit | None:
+    """The best exact split of one node among the ``candidates`` features of the highest
+    histogram ``scores`` (``(F,)``); None when no feature separates the node."""
     splittable = int((scores >= 0).sum())
     if splittable == 0:
         return None
@@ -272,3 +377,45 @@ def best_node_split(data: TrainingSet, samples: np.ndarray, columns: np.ndarray,
         raise RuntimeError("the candidate features' values are all equal on the node, yet their bins split it")
     top = max(s.score for s in splits)
     return next(s for s in splits if s.score >= top - TIE_RTOL * abs(top))
+
+
+def best_level_splits(data: TrainingSet, node_samples: Sequence[np.ndarray], node_columns: Sequence[np.ndarray],
+                      w_col: np.ndarray, wt_col: np.ndarray, criterion: str, use_reference: bool = False,
+                      candidates: int = REFINE_CANDIDATES, face_col: np.ndarray | None = None
+                      ) -> list[NodeSplit | None]:
+    """``best_node_split`` of every node of one tree level, their histograms built in
+    one pass over the bins (``level_scores``); the same splits as one call per node."""
+    if use_reference:
+        scores = np.array([node_scores_reference(data.index, columns, w_col, wt_col, criterion, face_col=face_col)
+                           for columns in node_columns]).reshape(len(node_columns), -1)
+    else:
+        scores = level_scores(data.index, node_columns, w_col, wt_col, criterion, face_col=face_col)
+    return [_refined_split(data, samples, columns, w_col, wt_col, criterion, node_scores_, candidates)
+            for samples, columns, node_scores_ in zip(node_samples, node_columns, scores)]
+
+
+def best_node_split(data: TrainingSet, samples: np.ndarray, columns: np.ndarray, w_col: np.ndarray,
+                    wt_col: np.ndarray, criterion: str, use_reference: bool = False,
+                    candidates: int = REFINE_CANDIDATES, face_col: np.ndarray | None = None) -> NodeSplit | None:
+    """The best split of one node over all features (histograms, then the exact
+    refinement of the ``candidates`` best; see the module doc).
+
+    Args:
+        data: the training set.
+        samples: ``(n,)`` sample indices of the node, in the order of ``columns``
+            (``data.index.order[columns]``).
+        columns: ``(n,)`` strictly increasing bin columns of those samples.
+        w_col, wt_col: ``(N,)`` weights and weighted targets by column.
+        criterion: ``"sqerr"`` or ``"misclass"``.
+        use_reference: score the histograms with ``node_scores_reference``.
+        candidates: features refined exactly (>= 1).
+        face_col: ``(N,)`` bool by column when the targets are ``+-1`` by class
+            (``level_scores``).
+
+    Returns:
+        The best exact split (the lowest feature index among ties within
+        ``TIE_RTOL``), its ``goes_left`` in the order of ``samples``; None when no
+        feature separates the node's samples.
+    """
+    return best_level_splits(data, [samples], [columns], w_col, wt_col, criterion, use_reference, candidates,
+                             face_col)[0]

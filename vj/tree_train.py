@@ -9,8 +9,10 @@ of positive weight. A node is a leaf when its depth (the root's is 0) has reache
 (classification trees: one class only; regression trees: ``sqrt(risk) / n <
 REGRESSION_ACCURACY``, OpenCV's renormalised risk, which is ``sqrt(sum w t^2 - (sum w
 t)^2 / W) / W``), or when no feature separates its samples; otherwise it splits on
-``vj.tree_search.best_node_split`` over its own samples. ``max_depth = 1`` gives a
-stump.
+the best split over its own samples. The tree grows one level at a time, so that
+``vj.tree_search.best_level_splits`` builds the histograms of all the level's nodes in
+one pass over the bins (the same splits as a search per node). ``max_depth = 1`` gives
+a stump.
 
 Leaf values, over the leaf's training samples of weights ``w`` (OpenCV's
 ``CvBoostTree::calc_node_value``), rounded to float32 as OpenCV writes them:
@@ -50,7 +52,7 @@ import numpy as np
 
 from vj.cascade import WeakClassifier
 from vj.train_features import TrainingSet
-from vj.tree_search import best_node_split
+from vj.tree_search import best_level_splits
 
 #: OpenCV's ``CvDTreeParams`` defaults that traincascade keeps: a node of at most this
 #: many samples is not split; a regression node this pure is not split.
@@ -266,25 +268,33 @@ def grow_tree(data: TrainingSet, weights: np.ndarray, active: np.ndarray, target
     column_of[order] = np.arange(order.shape[0])
     w_col = weights[order]
     wt_col = (weights * criterion_targets)[order]
+    signs = np.where(is_face, 1.0, -1.0)
+    face_col = is_face[order] if np.array_equal(criterion_targets, signs) else None  # one update per sample
     trained = np.asarray(active, dtype=bool) & (weights > 0)
     root = _Node(order[np.sort(column_of[np.flatnonzero(trained)])], 0)
-    grown, error = deque([root]), 0.0
-    while grown:
-        node = grown.popleft()
-        w, t, faces = weights[node.samples], targets[node.samples], is_face[node.samples]
-        node.value = _leaf_value(boost_type, w, t, faces)
-        split = None
-        if _can_split(node, boost_type, w, t, faces, max_depth):
-            columns = column_of[node.samples]
-            split = best_node_split(data, node.samples, columns, w_col, wt_col, criterion, use_reference)
-        if split is None:
-            fit = criterion_targets[node.samples]
-            error += float(np.sum(w * fit * fit) - np.sum(w * fit) ** 2 / np.sum(w))
-            continue
-        node.split = (split.feature_index, split.threshold)
-        node.children = (_Node(node.samples[split.goes_left], node.depth + 1),
-                         _Node(node.samples[~split.goes_left], node.depth + 1))
-        grown.extend(node.children)
+    level, error = [root], 0.0
+    while level:  # breadth first, one level at a time: its nodes' histograms in one pass
+        splittable = []
+        for node in level:
+            w, t, faces = weights[node.samples], targets[node.samples], is_face[node.samples]
+            node.value = _leaf_value(boost_type, w, t, faces)
+            if _can_split(node, boost_type, w, t, faces, max_depth):
+                splittable.append(node)
+        splits = dict(zip(map(id, splittable), best_level_splits(
+            data, [n.samples for n in splittable], [column_of[n.samples] for n in splittable], w_col, wt_col,
+            criterion, use_reference, face_col=face_col))) if splittable else {}
+        next_level = []
+        for node in level:  # leaves' errors added in breadth-first order
+            split = splits.get(id(node))
+            if split is None:
+                w, fit = weights[node.samples], criterion_targets[node.samples]
+                error += float(np.sum(w * fit * fit) - np.sum(w * fit) ** 2 / np.sum(w))
+                continue
+            node.split = (split.feature_index, split.threshold)
+            node.children = (_Node(node.samples[split.goes_left], node.depth + 1),
+                             _Node(node.samples[~split.goes_left], node.depth + 1))
+            next_level.extend(node.children)
+        level = next_level
     if root.children is None:
         raise UnsplittableRootError(f"the tree's root cannot be split ({root.samples.shape[0]} samples "
                                     f"trained on, {int(is_face[root.samples].sum())} of them faces)")

@@ -25,7 +25,7 @@ from vj.haar_enum import enumerate_haar_features
 from vj.mining import cascade_accepts
 from vj.opencv_xml import load_cascade, parse_cascade, save_cascade
 from vj.train_features import build_training_set, compute_feature_values, integrate_windows
-from vj.tree_search import node_scores, node_scores_reference
+from vj.tree_search import level_scores, node_scores, node_scores_reference
 from vj.tree_train import MIN_SAMPLE_COUNT, TrainedTree, grow_tree
 
 FLT_EPSILON = float(np.finfo(np.float32).eps)
@@ -185,6 +185,36 @@ def test_numba_node_search_equals_its_numpy_twin_bit_for_bit(small_set):
         trees = [grow_tree(data, w / w.sum(), trained, np.sign(t), boost_type, 3, use_reference=ref)[0]
                  for ref in (False, True)]
         assert trees[0] == trees[1]
+
+
+def test_one_pass_over_a_level_scores_each_node_as_its_own_search_does(small_set):
+    """The nodes of a tree level (disjoint samples, interleaved columns) histogrammed in
+    one pass give each node's scores of a search over that node alone, bit for bit."""
+    data, _, _ = small_set
+    rng = np.random.default_rng(4)
+    w = rng.exponential(size=data.num_samples)
+    wt = w * np.where(data.labels > 0, 1.0, -1.0) * rng.uniform(0.5, 3, data.num_samples)
+    order = data.index.order
+    node = rng.integers(0, 4, data.num_samples)  # 4 nodes; some columns in none (node 3)
+    nodes = [np.flatnonzero(node == m) for m in range(3)]
+    for criterion in ("sqerr", "misclass"):
+        level = level_scores(data.index, nodes, w[order], wt[order], criterion)
+        assert level.shape == (3, data.index.num_features)
+        for m, columns in enumerate(nodes):
+            np.testing.assert_array_equal(level[m], node_scores_reference(data.index, columns, w[order], wt[order],
+                                                                          criterion))
+        # +-1 targets: face and non-face weights histogrammed apart, one update per sample
+        signs = np.where(data.labels > 0, 1.0, -1.0)
+        two_class = level_scores(data.index, nodes, w[order], (w * signs)[order], criterion,
+                                 face_col=(data.labels > 0)[order])
+        for m, columns in enumerate(nodes):
+            reference = node_scores_reference(data.index, columns, w[order], (w * signs)[order], criterion,
+                                              face_col=(data.labels > 0)[order])
+            np.testing.assert_array_equal(two_class[m], reference)
+            general = node_scores_reference(data.index, columns, w[order], (w * signs)[order], criterion)
+            np.testing.assert_allclose(two_class[m], general, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="disjoint"):
+        level_scores(data.index, [nodes[0], nodes[0]], w[order], wt[order], "sqerr")
 
 
 def test_stopping_rules_and_opencv_node_numbering(small_set):
