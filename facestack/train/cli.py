@@ -50,7 +50,7 @@ from minicnn.train.config import Task, TrainConfig
 from minicnn.train.loop import Trainer
 from minicnn.train.report import balanced_class_weights, write_json
 from minicnn.train.step import NonFiniteLossError
-from .diagnose import DiagnosticsRecorder
+from .diagnose import MAJORITY_NOTE_EPOCH, DiagnosticsRecorder, majority_note, majority_val_accuracy
 from .weighting import TaskWeighting
 
 BINS = {"paper": "paper", "authors-code": "code"}
@@ -448,8 +448,14 @@ def _run(experiment: Experiment, argv: list[str], command_line: list[str]) -> in
         if not resuming:
             diagnostics.measure(0)
 
+    val_majority = majority_val_accuracy(train, val, tasks) if experiment.majority_hint else None
+
     def on_epoch_end(row: dict[str, Any]) -> None:
         print(_epoch_line(row, tasks, settings.epochs), flush=True)
+        if val_majority is not None and int(row["epoch"]) == MAJORITY_NOTE_EPOCH:
+            note = majority_note(row, tasks, val_majority, MAJORITY_MARGIN)
+            if note:
+                print(f"{note}: {experiment.majority_hint(settings)}", flush=True)
         if diagnostics is not None:
             diagnostics.measure(int(row["epoch"]))
 

@@ -6,19 +6,29 @@ are measured on one fixed batch of the validation split (its first ``batch_size`
 augmentation off) with :func:`minicnn.train.diagnostics.layer_statistics`, and appended
 to ``diagnostics.csv`` in the run folder, one row per layer or parameter and epoch. The
 loss whose gradients are measured is the plain sum of the tasks' cross-entropies.
+
+A network stuck at the majority class is also said while it trains: after epoch
+``MAJORITY_NOTE_EPOCH`` the command prints a note with the experiment's hint when every
+task's validation accuracy is still that of always predicting the most frequent
+training class (``majority_note``), so a 30-epoch run that will not learn says so early.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from minicnn import backend, nn
 from minicnn.functions.loss import cross_entropy
 from minicnn.tensor import Tensor
 from minicnn.train.config import Task
 from minicnn.train.diagnostics import layer_statistics, write_rows
+from minicnn.train.report import majority_baseline
 
 DIAGNOSTICS_FILE = "diagnostics.csv"
+#: The epoch after which a run still at the majority class says so (``majority_note``).
+MAJORITY_NOTE_EPOCH = 3
 
 
 class DiagnosticsRecorder:
@@ -55,3 +65,25 @@ class DiagnosticsRecorder:
         if epoch > self.epochs:
             return None
         return write_rows(layer_statistics(self.model, self.x, self._loss), epoch, self.path)
+
+
+def majority_val_accuracy(train: Any, val: Any, tasks: Sequence[Task]) -> dict[str, float]:
+    """Each task's validation accuracy of always predicting its most frequent training
+    class (``train`` and ``val`` are loaders with ``labels`` and ``indices``)."""
+    out = {}
+    for task in tasks:
+        train_labels = np.asarray(train.labels[task.label])[np.asarray(train.indices)]
+        val_labels = np.asarray(val.labels[task.label])[np.asarray(val.indices)]
+        out[task.name] = majority_baseline(train_labels, val_labels, task.class_names)["test_accuracy"]
+    return out
+
+
+def majority_note(row: dict[str, Any], tasks: Sequence[Task], val_majority: dict[str, float],
+                  margin: float) -> str | None:
+    """A one-line note when every task's validation accuracy in the epoch record ``row``
+    is within ``margin`` of the majority class's (``majority_val_accuracy``); else None."""
+    if not all(row[f"val_{t.name}_acc"] <= val_majority[t.name] + margin for t in tasks):
+        return None
+    scores = ", ".join(f"{t.name} {row[f'val_{t.name}_acc']:.3f} (majority class {val_majority[t.name]:.3f})"
+                       for t in tasks)
+    return f"note: after epoch {row['epoch']} the validation accuracy is still the majority class's ({scores})"

@@ -130,6 +130,18 @@ def test_lenet_age_names_the_fix_when_it_ends_at_the_majority_class(utkface_dir,
         assert "--activation tanh" in printed
 
 
+def test_lenet_age_says_after_three_epochs_that_it_is_still_at_the_majority_class(utkface_dir, cache_dir, tmp_path,
+                                                                                   capsys):
+    """Six steps cannot lift the text's sigmoid LeNet off the majority class: the note
+    after epoch 3 says so and names tanh, long before the run's last epoch would."""
+    out = tmp_path / "lenet-note"
+    assert run(lenet_age, utkface_dir, cache_dir, out, "--epochs", "4") == 0
+    printed = capsys.readouterr().out.splitlines()
+    notes = [line for line in printed if line.startswith("note: after epoch 3 ")]
+    assert len(notes) == 1 and "--activation tanh" in notes[0]
+    assert printed.index(notes[0]) < next(i for i, line in enumerate(printed) if line.startswith("epoch 4/4"))
+
+
 def test_lenet_majority_hint_names_tanh_only_for_the_sigmoid_lenet():
     from argparse import Namespace
 
