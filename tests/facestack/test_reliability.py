@@ -35,9 +35,15 @@ RUN_SETTINGS = {"script": "multitask", "variant": "paper", "width": 1, "dropout"
                 "stretch": False, "preset": "best"}
 
 
+def message_lines(text: str) -> list[str]:
+    """The non-blank lines a command printed, less the first-run compile notice (which a
+    fresh kernel cache, as in a clean clone, prints before anything else)."""
+    return [line for line in text.splitlines() if line.strip() and line != FIRST_RUN_NOTE]
+
+
 def one_line(text: str) -> str:
     """The single line a failing command printed (asserting it is one)."""
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = message_lines(text)
     assert len(lines) == 1, text
     return lines[0]
 
@@ -193,7 +199,7 @@ def test_a_batch_goes_on_past_bad_inputs_and_reports_them(tmp_path, model_dir, c
     assert classify.main([*map(str, inputs), "--model", str(model_dir), "--out", str(out), "--json",
                           str(tmp_path / "all.json")]) == 1
     captured = capsys.readouterr()
-    errors = captured.err.strip().splitlines()
+    errors = message_lines(captured.err)
     assert f"cannot read image {broken}" in errors[0]
     assert f"{huge}: 400,000,000 pixels, over the budget of 50,000,000 (--max-pixels)" in errors[1]
     assert f"no such image: {tmp_path / 'absent.jpg'}" in errors[2]
@@ -220,7 +226,7 @@ def test_an_image_over_the_budget_is_refused_from_its_header(tmp_path, model_dir
     huge = huge_png(tmp_path / "huge.png", 8_000, 7_000)  # under Pillow's own limit, over the budget
     assert classify.main([str(huge), "--model", str(model_dir), "--out", str(tmp_path / "o")]) == 1
     # the first run in a fresh kernel cache prints the compile notice before anything else
-    err = [line for line in capsys.readouterr().err.splitlines() if line != FIRST_RUN_NOTE]
+    err = message_lines(capsys.readouterr().err)
     assert err[0] == (f"facestack classify: error: {huge}: 8000x7000 = 56,000,000 pixels, over the budget of "
                       "50,000,000 (--max-pixels): shrink it first, or pass --downscale")
 
