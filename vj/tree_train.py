@@ -280,12 +280,12 @@ def grow_tree(data: TrainingSet, weights: np.ndarray, active: np.ndarray, target
             node.value = _leaf_value(boost_type, w, t, faces)
             if _can_split(node, boost_type, w, t, faces, max_depth):
                 splittable.append(node)
-        splits = dict(zip(map(id, splittable), best_level_splits(
-            data, [n.samples for n in splittable], [column_of[n.samples] for n in splittable], w_col, wt_col,
-            criterion, use_reference, face_col=face_col))) if splittable else {}
+        found = best_level_splits(data, [n.samples for n in splittable], [column_of[n.samples] for n in splittable],
+                                  w_col, wt_col, criterion, use_reference, face_col=face_col) if splittable else []
+        split_of = {id(node): split for node, split in zip(splittable, found)}
         next_level = []
         for node in level:  # leaves' errors added in breadth-first order
-            split = splits.get(id(node))
+            split = split_of.get(id(node))
             if split is None:
                 w, fit = weights[node.samples], criterion_targets[node.samples]
                 error += float(np.sum(w * fit * fit) - np.sum(w * fit) ** 2 / np.sum(w))
