@@ -50,6 +50,7 @@ from minicnn.train.config import Task, TrainConfig
 from minicnn.train.loop import Trainer
 from minicnn.train.report import balanced_class_weights, write_json
 from minicnn.train.step import NonFiniteLossError
+from .provenance import PROVENANCE_FILE, append_provenance
 from .diagnose import MAJORITY_NOTE_EPOCH, DiagnosticsRecorder, majority_note, majority_val_accuracy
 from .weighting import TaskWeighting
 
@@ -197,7 +198,7 @@ BOOLEAN_SETTINGS = ("augment", "photo_augment", "stretch", "best", "no_progress"
 CHECKPOINT_KEYS = ("format", "epoch", "step", "best", "history", "step_log", "tasks", "config")
 #: Files a run writes into its folder; a new run refuses a folder holding any of them.
 RUN_FILES = ("checkpoint.npz", "best.npz", "model.npz", "log.csv", "steps.csv", "results.json", "settings.json",
-             "diagnostics.csv")
+             "diagnostics.csv", PROVENANCE_FILE)
 
 
 def validate_settings(settings: argparse.Namespace, parser: argparse.ArgumentParser, given: set[str],
@@ -363,8 +364,11 @@ def _epoch_line(row: dict[str, Any], tasks: list[Task], epochs: int) -> str:
     return " | ".join(parts)
 
 
-def check_run_folder(out: Path, resuming: bool, overwrite: bool) -> None:
+def check_run_folder(out: Path, resuming: bool, overwrite: bool) -> int | None:
     """Before any data is read: a resumed run needs a readable checkpoint; a new one, a free folder.
+
+    Returns:
+        The epoch the resumed checkpoint ends at; None for a new run.
 
     Raises:
         UsageError: resuming a folder without ``checkpoint.npz`` (a run stopped before its first
@@ -387,7 +391,7 @@ def check_run_folder(out: Path, resuming: bool, overwrite: bool) -> None:
         if missing:
             raise ValueError(f"cannot resume: {checkpoint} is not a Trainer checkpoint (meta lacks {', '.join(missing)})")
         check_writable_folder(out, "the run folder")
-        return
+        return int(meta["epoch"])
     existing = [name for name in RUN_FILES if (out / name).exists()]
     if existing and not overwrite:
         raise UsageError(f"--out {out} already holds a run ({', '.join(existing)}): pass --resume to continue it, "
@@ -395,6 +399,8 @@ def check_run_folder(out: Path, resuming: bool, overwrite: bool) -> None:
     check_writable_folder(out, "the run folder")
     if overwrite:
         checkpoint.unlink(missing_ok=True)  # the Trainer never starts over a checkpoint
+        (out / PROVENANCE_FILE).unlink(missing_ok=True)
+    return None
 
 
 def main(experiment: Experiment, argv: list[str] | None = None) -> int:
@@ -416,7 +422,7 @@ def _run(experiment: Experiment, argv: list[str], command_line: list[str]) -> in
         except RuntimeError as error:
             raise UsageError(f"--device gpu: {error}") from None
     out = Path(settings.out)
-    check_run_folder(out, resuming, bool(getattr(settings, "overwrite", False)))
+    resumed_from_epoch = check_run_folder(out, resuming, bool(getattr(settings, "overwrite", False)))
     try:
         data = prepare_data(settings)
     except KeyboardInterrupt:
@@ -440,6 +446,7 @@ def _run(experiment: Experiment, argv: list[str], command_line: list[str]) -> in
     record = {k: v for k, v in vars(settings).items() if k not in ("overwrite", "debug")}
     record["command"] = " ".join([sys.argv[0].rsplit("/", 1)[-1]] + command_line)
     write_json(record, out / "settings.json")
+    append_provenance(out, resumed_from_epoch)
     title = f"{experiment.script} ({settings.preset})"
     print(f"{title}: {model.num_parameters():,} parameters, {steps} steps/epoch, run folder {out}")
     diagnostics = None

@@ -320,3 +320,6 @@ def test_ctrl_c_ends_a_training_with_one_line_and_it_resumes(shared_data, tmp_pa
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert [row["epoch"] for row in read_csv(out / "log.csv")] == [1, 2, 3]
+    starts = json.loads((out / "provenance.json").read_text())["starts"]  # which code wrote each part
+    assert [start["resumed_from_epoch"] for start in starts] == [None, epochs_done]
+    assert starts[0]["source_sha256"] == starts[1]["source_sha256"]
