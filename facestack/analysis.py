@@ -53,10 +53,12 @@ def as_gray(image: Any) -> np.ndarray:
             RGB ``(H, W, 3)``.
     Raises:
         TypeError: another type or dtype. ValueError: another shape, an empty or too large image.
-        FileNotFoundError: the path does not exist.
+        FileNotFoundError: the path does not exist. IsADirectoryError: it is a folder.
     """
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{path} is a folder, not an image (analyze takes one image)")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no such image: {path}")
         try:
