@@ -16,6 +16,14 @@ One stage:
    ``max_weak_per_stage`` rounds). Decisions use the detector's rule
    ``sum >= float32(threshold) - 1e-5``, so the rates are those the detector shows.
 
+With ``reuse_negatives`` (not in opencv_traincascade) step 2 keeps the last stage's
+negatives that the new stage still accepts, at most half of ``num_negatives``, and mines
+only the rest: they pass every stage so far, as a mined window must, so the stage's
+training set has the same kind of windows while the mining, which dominates the late
+stages, draws about half as many. The training fingerprint records the choice, and the
+last stage's negatives are kept beside the cascade (``OUT.negatives.npz``) so that a
+resumed training continues as an uninterrupted one.
+
 With ``feature_type`` LBP (opencv_traincascade's ``-featureType LBP``) the stages are made of
 categorical stumps over OpenCV's multi-block LBP codes (``vj.lbp_train``) and the cascade is an
 ``vj.lbp.LbpCascade``; mining, thresholds, saving and resuming are the same.
@@ -52,6 +60,7 @@ from .haar_enum import HaarFeaturePool, enumerate_haar_features
 from .lbp_train import (LbpBoostState, add_lbp_stage, build_lbp_training_set, empty_lbp_cascade, lbp_boost_round,
                         lbp_feature_pool, lbp_pool_size)
 from .mining import NegativeMiner, NoNegativesLeftError, cascade_accepts
+from .negative_reuse import carried_negatives, save_stage_negatives, still_accepted
 from .train_features import build_training_set
 # the record's names are re-exported: callers import them from here
 from .train_record import (SIDECAR_SUFFIX, OutputExistsError, ResumeMismatchError, SidecarError,  # noqa: F401
@@ -92,6 +101,8 @@ class CascadeTrainingConfig:
         seed: random seed (feature subset, negatives).
         feature_type: ``HAAR`` or ``LBP`` (``vj.lbp_train``: categorical stumps over
             OpenCV's multi-block LBP features; ``feature_set`` is then unused).
+        reuse_negatives: carry the last stage's negatives that the cascade still accepts
+            into the next stage (at most half of ``num_negatives``) and mine only the rest.
     """
 
     window_size: tuple[int, int] = (24, 24)
@@ -111,6 +122,7 @@ class CascadeTrainingConfig:
     max_mining_windows: int = 200_000_000
     seed: int = 0
     feature_type: str = "HAAR"
+    reuse_negatives: bool = False
 
     def __post_init__(self) -> None:
         if self.feature_type not in FEATURE_TYPES:
@@ -217,6 +229,8 @@ def _fingerprint(config: CascadeTrainingConfig, positives: np.ndarray, backgroun
         del shaping["feature_type"]  # the fingerprint of sidecars written before the field existed
     if shaping["max_depth"] == 1:
         del shaping["max_depth"]  # likewise: stumps, as every training before trees
+    if not shaping["reuse_negatives"]:
+        del shaping["reuse_negatives"]  # likewise: every stage mined afresh
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode())
     digest.update(np.ascontiguousarray(positives).tobytes())
     for image in backgrounds:
@@ -336,6 +350,7 @@ def train_cascade(positives: np.ndarray, backgrounds: list[np.ndarray], config: 
         notify("resume", {"stages": cascade.num_stages})
     miner = NegativeMiner(backgrounds, config.window_size)
     pool = _feature_pool(config)
+    carried = carried_negatives(out, cascade, config.num_negatives) if config.reuse_negatives else None
     stop_reason = f"trained {config.num_stages} stages"
     for stage in range(cascade.num_stages, config.num_stages):
         started = time.perf_counter()
@@ -346,9 +361,11 @@ def train_cascade(positives: np.ndarray, backgrounds: list[np.ndarray], config: 
                 f"(need {config.min_positives}); lower --min-positives, raise --min-hit-rate or add positives")
         kept = kept[: config.max_positives]
         rng = np.random.default_rng([config.seed, stage])
+        reused = 0 if carried is None else len(carried)
         try:
-            mined = miner.mine(cascade, config.num_negatives, rng, config.max_mining_windows,
-                               lambda found, tried: notify("mining", {"stage": stage, "found": found, "tried": tried}))
+            mined = miner.mine(cascade, config.num_negatives - reused, rng, config.max_mining_windows,
+                               lambda found, tried: notify("mining", {"stage": stage, "found": reused + found,
+                                                                      "tried": tried}))
         except NoNegativesLeftError as exc:
             stop_reason = f"no negatives left to mine before stage {stage + 1}: {exc}"
             break
@@ -356,19 +373,24 @@ def train_cascade(positives: np.ndarray, backgrounds: list[np.ndarray], config: 
             stop_reason = (f"target false-positive rate reached: the cascade accepts {mined.acceptance_ratio:.2e} "
                            f"of background windows (target {config.target_rate:.2e})")
             break
+        negatives = mined.windows if not reused else np.concatenate([carried, mined.windows])
+        if config.reuse_negatives:
+            save_stage_negatives(out, stage, negatives, reused)
         boost_started = time.perf_counter()
         stumps, threshold, hit_rate, false_alarm = train_stage(
-            kept, mined.windows, pool, config,
+            kept, negatives, pool, config,
             lambda r, hit, fa: notify("round", {"stage": stage, "round": r, "hit_rate": hit, "false_alarm": fa}))
         (add_lbp_stage if lbp else add_stage)(cascade, pool, stumps, threshold)
         finished = time.perf_counter()
-        report = StageReport(stage, len(stumps), threshold, hit_rate, false_alarm, len(kept), len(mined.windows),
+        report = StageReport(stage, len(stumps), threshold, hit_rate, false_alarm, len(kept), len(negatives),
                              mined.acceptance_ratio, mined.per_second, finished - started, mined.seconds,
-                             mined.windows_tried, finished - boost_started)
+                             mined.windows_tried, finished - boost_started, negatives_reused=reused)
         report.seconds_left = estimate_seconds_left(reports + [report], config)
         reports.append(report)
         save_training(out, cascade, fingerprint, config, reports, "", earlier_seconds + finished - session_start)
         notify("stage", asdict(report))
+        if config.reuse_negatives:
+            carried = still_accepted(cascade, negatives, config.num_negatives // 2)
     training_seconds = earlier_seconds + time.perf_counter() - session_start
     if cascade.num_stages:
         save_training(out, cascade, fingerprint, config, reports, stop_reason, training_seconds)

@@ -116,6 +116,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-depth", type=int_at_least(1, 25), default=1, metavar="D",
                    help="opencv's -maxDepth: each weak classifier is a tree of at most D levels of splits "
                    "(default 1: stumps)")
+    p.add_argument("--reuse-negatives", action="store_true",
+                   help="carry the last stage's negatives that the cascade still accepts into the next stage "
+                   "(at most half of --num-neg) and mine only the rest: late stages mine about half as many "
+                   "windows (not in opencv_traincascade)")
     p.add_argument("--memory-budget", type=float_in(0, 1e6, low_open=True), default=None, metavar="GB",
                    help="refuse to start when a stage's training set would need more than this many GB")
     p.add_argument("--num-neg", type=int_at_least(1), default=2000, help="negatives mined per stage (default 2000)")
@@ -349,7 +353,8 @@ def _run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource]) -> i
             num_negatives=args.num_neg, max_positives=args.num_pos, min_positives=args.min_positives,
             max_weak_per_stage=args.max_weak, feature_set=args.features, feature_fraction=args.feature_fraction,
             boost_type=boost, weight_trim_rate=args.weight_trim_rate, max_mining_windows=args.max_mining_windows,
-            seed=args.seed, feature_type=feature_type, max_depth=getattr(args, "max_depth", 1))
+            seed=args.seed, feature_type=feature_type, max_depth=getattr(args, "max_depth", 1),
+            reuse_negatives=bool(getattr(args, "reuse_negatives", False)))
         _check_memory_budget(config, args.memory_budget)
     except (OSError, ValueError) as exc:
         print(f"vj train: {describe(exc)}", file=sys.stderr)

@@ -49,7 +49,7 @@ class StageReport:
         threshold: float32 stage threshold.
         hit_rate: fraction of the stage's positives it accepts.
         false_alarm: fraction of the stage's negatives it accepts.
-        positives: positives trained on; negatives: negatives mined.
+        positives: positives trained on; negatives: negatives trained on.
         acceptance_before: false-positive rate of the cascade before this stage, on
             the background windows tried while mining.
         negatives_per_second: mining speed.
@@ -59,6 +59,8 @@ class StageReport:
         boost_seconds: wall time of binning the features and boosting.
         seconds_left: rough estimate of the training time still to come after this
             stage (``estimate_seconds_left``); 0 when no stage is left.
+        negatives_reused: of ``negatives``, how many were carried over from the stage
+            before (``reuse_negatives``); the rest were mined.
     """
 
     stage: int
@@ -75,6 +77,7 @@ class StageReport:
     windows_tried: int = 0
     boost_seconds: float = 0.0
     seconds_left: float = 0.0
+    negatives_reused: int = 0
 
 
 def write_atomic(path: Path, data: bytes) -> None:
