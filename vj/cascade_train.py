@@ -191,8 +191,9 @@ def estimate_seconds_left(reports: list[StageReport], config: CascadeTrainingCon
     Stages are expected to continue until ``config.num_stages`` or until the cascade's
     background acceptance, which each stage multiplies by about its false-alarm rate,
     reaches ``config.target_rate``. Each future stage costs its mining (the windows
-    the last stage evaluated per second, ``num_negatives / acceptance`` windows, at most
-    ``max_mining_windows``) plus its boosting (the last stage's time per stump, the
+    the last stage evaluated per second, ``mined / acceptance`` windows, at most
+    ``max_mining_windows``, where ``mined`` is ``num_negatives`` less, with ``reuse_negatives``,
+    the last stage's negatives it still accepts, at most half) plus its boosting (the last stage's time per stump, the
     stump count growing by the mean growth so far, at most ``max_weak_per_stage``).
 
     Returns:
@@ -205,12 +206,14 @@ def estimate_seconds_left(reports: list[StageReport], config: CascadeTrainingCon
     windows_per_second = last.windows_tried / last.mining_seconds if last.mining_seconds > 0 else 0.0
     seconds_per_weak = last.boost_seconds / max(last.num_weak, 1)
     growth = max(0.0, (last.num_weak - reports[0].num_weak) / max(len(reports) - 1, 1))
+    carried = min(round(last.false_alarm * last.negatives), config.num_negatives // 2)  # what it still accepts
+    mined = config.num_negatives - (carried if config.reuse_negatives else 0)
     total, weak = 0.0, float(last.num_weak)
     for _ in range(last.stage + 1, config.num_stages):
         if acceptance <= config.target_rate:
             break
         if windows_per_second > 0:
-            total += min(config.num_negatives / acceptance, config.max_mining_windows) / windows_per_second
+            total += min(mined / acceptance, config.max_mining_windows) / windows_per_second
         weak = min(weak + growth, float(config.max_weak_per_stage))
         total += weak * seconds_per_weak
         acceptance *= config.max_false_alarm

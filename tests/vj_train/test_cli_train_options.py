@@ -3,6 +3,8 @@ info file and a bg.txt list; the stage line's time estimate and the sidecar's
 training time; the trainer's time-left estimate."""
 from __future__ import annotations
 
+import dataclasses
+
 import json
 
 import numpy as np
@@ -92,6 +94,9 @@ def test_time_left_estimate():
     # acceptance 0.25 then 0.125; boosting: 0.5 s per stump, 30 then 40 stumps
     expected = (4000 / 1000 + 30 * 0.5) + (8000 / 1000 + 40 * 0.5)
     assert estimate_seconds_left(reports, config) == pytest.approx(expected)
+    # --reuse-negatives: the 500 negatives the last stage still accepts are carried, 500 are mined
+    reusing = dataclasses.replace(config, reuse_negatives=True)
+    assert estimate_seconds_left(reports, reusing) == pytest.approx((2 + 30 * 0.5) + (4 + 40 * 0.5))
     assert estimate_seconds_left(reports + [_report(2, 30, 0.25), _report(3, 40, 0.125)], config) == 0.0
     reached = CascadeTrainingConfig(num_stages=10, target_false_positive_rate=0.3)
     assert estimate_seconds_left(reports, reached) == 0.0  # 0.5 * 0.5 <= 0.3: the target stops it next
