@@ -20,7 +20,7 @@ With ``reuse_negatives`` (not in opencv_traincascade) step 2 keeps the last stag
 negatives that the new stage still accepts, at most half of ``num_negatives``, and mines
 only the rest: they pass every stage so far, as a mined window must, so the stage's
 training set has the same kind of windows while the mining, which dominates the late
-stages, draws about half as many. The training fingerprint records the choice, and the
+stages, has fewer negatives to find (benchmarks/reuse_negatives.py measures what that saves). The training fingerprint records the choice, and the
 last stage's negatives are kept beside the cascade (``OUT.negatives.npz``) so that a
 resumed training continues as an uninterrupted one.
 

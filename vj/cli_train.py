@@ -118,8 +118,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    "(default 1: stumps)")
     p.add_argument("--reuse-negatives", action="store_true",
                    help="carry the last stage's negatives that the cascade still accepts into the next stage "
-                   "(at most half of --num-neg) and mine only the rest: late stages mine about half as many "
-                   "windows (not in opencv_traincascade)")
+                   "(at most half of --num-neg) and mine only the rest (not in opencv_traincascade; docs/performance.md has what it saved)")
     p.add_argument("--memory-budget", type=float_in(0, 1e6, low_open=True), default=None, metavar="GB",
                    help="refuse to start when a stage's training set would need more than this many GB")
     p.add_argument("--num-neg", type=int_at_least(1), default=2000, help="negatives mined per stage (default 2000)")
