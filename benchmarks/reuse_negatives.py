@@ -10,7 +10,7 @@ its hit rate on the CBCL test faces and its false-positive rate on windows drawn
 shipped cascade's whole training in at most 20 minutes, for which mining is the larger
 part of the late stages).
 
-    python benchmarks/reuse_negatives.py                      # 15 stages, about 10 minutes here
+    python benchmarks/reuse_negatives.py                      # 15 stages, about 4 minutes here
     python benchmarks/reuse_negatives.py --stages 8           # a quick look
 """
 from __future__ import annotations
