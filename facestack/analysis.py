@@ -25,8 +25,14 @@ import vj
 from .framing import SHIPPED_CASCADE_FRAMING, FaceFraming
 from .pipeline import FaceClassifier, face_batch
 
-#: Detector settings of ``analyze`` and ``facestack classify``: the real-time ones of the pipeline.
-DETECTOR_DEFAULTS = {"scale_factor": 1.2, "min_neighbors": 5, "min_size": 60}
+#: Detector settings of ``analyze`` and of ``facestack classify`` on still images. A still is
+#: searched down to the cascade's own window (``min_size`` None: 24 px for the shipped one),
+#: because most faces of web and group photos are smaller than 60 px and the labels hold up
+#: that small (docs/model_card.md, "Small faces").
+DETECTOR_DEFAULTS = {"scale_factor": 1.2, "min_neighbors": 5, "min_size": None}
+#: ``min_size`` of video and camera frames: the real-time pipeline skips the small windows,
+#: which are most of the detector's work.
+VIDEO_MIN_SIZE = 60
 #: The largest image analyze accepts, in pixels (about 50 megapixels), checked before decoding.
 MAX_PIXELS = 50_000_000
 

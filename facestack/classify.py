@@ -9,7 +9,8 @@
 
 For each image or video (a file read with PyAV, or a camera device path such as /dev/video0)
 it finds faces with a vj cascade (``--cascade``, default vj's shipped one; the real-time
-settings scale factor 1.2, 5 neighbours, boxes of 60 px or more), crops each face framed as the
+settings scale factor 1.2 and 5 neighbours; boxes down to the cascade's 24 px window in an image,
+of 60 px or more in a video or camera, where speed counts), crops each face framed as the
 UTKFace chips the network learnt from (:mod:`facestack.framing`), prepares the crops as
 training did and classifies all faces of a frame in one forward pass
 (:mod:`facestack.pipeline`). It writes the annotated image or video (box, ``F 31-45``,
@@ -51,7 +52,7 @@ import numpy as np
 from PIL import Image
 
 import vj
-from facestack.analysis import MAX_PIXELS
+from facestack.analysis import MAX_PIXELS, VIDEO_MIN_SIZE
 from facestack.data.images import read_image
 from facestack.cli import DEBUG_FLAG, DEBUG_HELP, Parser, describe_error, run_command
 from facestack.data.validate import UsageError, atomic_write, atomic_write_text, check_number, check_writable_folder
@@ -305,7 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cascade", help="OpenCV cascade XML (default: vj's shipped frontal-face cascade)")
     p.add_argument("--scale-factor", type=float, default=1.2, help="detector pyramid step (default 1.2)")
     p.add_argument("--min-neighbors", type=int, default=5, help="detector grouping threshold (default 5)")
-    p.add_argument("--min-size", type=int, default=60, help="smallest face box side in pixels (default 60)")
+    p.add_argument("--min-size", type=int, default=None,
+                   help=f"smallest face box side in pixels (default: images down to the cascade's window, "
+                        f"24 px for the shipped one; videos and cameras {VIDEO_MIN_SIZE})")
     p.add_argument("--every", type=int, default=1, help="classify every Nth video frame (default 1: all)")
     p.add_argument("--max-frames", type=int, help="stop a video or camera after this many frames")
     p.add_argument("--threads", type=int, default=1,
@@ -386,7 +389,7 @@ def _check_options(args: argparse.Namespace) -> None:
     check_number(args.every, "--every", integer=True, minimum=1, maximum=100_000)
     check_number(args.scale_factor, "--scale-factor", above=1.0, maximum=4.0)
     check_number(args.min_neighbors, "--min-neighbors", integer=True, minimum=0, maximum=1000)
-    check_number(args.min_size, "--min-size", integer=True, minimum=1, maximum=100_000)
+    check_number(args.min_size, "--min-size", integer=True, minimum=1, maximum=100_000, optional=True)
     check_number(args.threads, "--threads", integer=True, minimum=1, maximum=1024)
     check_number(args.max_frames, "--max-frames", integer=True, minimum=1, optional=True)
     check_number(args.max_pixels, "--max-pixels", integer=True, minimum=1, maximum=2**31 - 1)
@@ -434,16 +437,28 @@ def _classify_one(name: str, out: Path, pipeline: Pipeline, args: argparse.Names
     return records[0]
 
 
+def detector_settings(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    """The detector settings for one input: ``--min-size``, else the cascade's window for an
+    image and :data:`~facestack.analysis.VIDEO_MIN_SIZE` for a video or camera."""
+    min_size = args.min_size
+    if min_size is None:
+        try:
+            min_size = None if input_kind(name) == "image" else VIDEO_MIN_SIZE
+        except ValueError:  # an unknown kind fails in _classify_one, with its own message
+            min_size = None
+    return {"scale_factor": args.scale_factor, "min_neighbors": args.min_neighbors, "min_size": min_size}
+
+
 def _run_all(args: argparse.Namespace, cascade: Any, framing: FaceFraming, classifier: FaceClassifier,
              outputs: list[Path]) -> int:
     """Process every input, going on past the ones that fail; returns 0, or 1 when one failed."""
-    detector = {"scale_factor": args.scale_factor, "min_neighbors": args.min_neighbors, "min_size": args.min_size}
     print(f"model: {classifier.weights} ({classifier.settings.get('variant')}, width "
           f"{classifier.settings.get('width') or 1}; age bins {', '.join(classifier.age_names)})")
     failed: list[str] = []
     records = []
     announce_first_compile()
     for name, out in zip(args.inputs, outputs):
+        detector = detector_settings(args, name)
         pipeline = Pipeline(classifier, cascade, framing, detector, args.every, args.threads)
         out.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -185,17 +185,34 @@ def _evaluate(argv: list[str]) -> int:
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    p.add_argument("--through-detector", action="store_true",
+                   help="find each chip's face with the shipped cascade and classify the re-framed box, "
+                        "as a photo's faces are (facestack.evaluate_framed)")
+    p.add_argument("--face-size", type=float, metavar="PX",
+                   help="--through-detector: shrink each chip so its face is about PX pixels wide (at least 24)")
+    p.add_argument("--limit", type=int, metavar="N", help="score only the split's first N faces (quick checks)")
     p.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     args = p.parse_args(argv)
+    from .data.validate import check_number
+    from .evaluate_framed import MIN_FACE_SIZE, evaluate_through_detector
     from .train.cli import default_data_dir
 
+    check_number(args.face_size, "--face-size", minimum=MIN_FACE_SIZE, maximum=100_000, optional=True)
+    check_number(args.limit, "--limit", integer=True, minimum=1, optional=True)
+    if args.face_size is not None and not args.through_detector:
+        raise UsageError("--face-size needs --through-detector (the cached chips have one size)")
     if args.json:
         check_new_file(Path(args.json), args.overwrite, "--json")
     classifier = load_classifier(args.model) if args.model else load_shipped_classifier()  # the model first: cheap
     data = Path(args.data) if args.data else default_data_dir()
     if not data.exists():
         raise UsageError(f"no data at {data}: pass --data, or set FACESTACK_DATA to the folder holding utkface/")
-    result = evaluate_on_utkface(classifier, str(data), args.cache_dir, args.split, progress=True)
+    if args.through_detector:
+        result = evaluate_through_detector(classifier, str(data), args.split, args.cache_dir,
+                                           face_size=args.face_size, limit=args.limit)
+    else:
+        result = evaluate_on_utkface(classifier, str(data), args.cache_dir, args.split, progress=True,
+                                     limit=args.limit)
     print(format_report(result))
     if args.json:
         import json

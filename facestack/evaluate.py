@@ -86,12 +86,14 @@ def prepare_run_data(classifier: FaceClassifier, data_dir: str | None, cache_dir
 
 
 def evaluate_on_utkface(classifier: FaceClassifier, data_dir: str | None, cache_dir: str | None = None,
-                        split: str = "test", progress: bool = False) -> dict[str, Any]:
-    """Build (or reuse) the cache and split of the classifier's run, and score it on ``split``."""
+                        split: str = "test", progress: bool = False, limit: int | None = None) -> dict[str, Any]:
+    """Build (or reuse) the cache and split of the classifier's run, and score it on ``split``
+    (its first ``limit`` faces, if given)."""
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got {split!r}")
     data = prepare_run_data(classifier, data_dir, cache_dir, progress)
     rows = getattr(data, split)
+    rows = rows if limit is None else rows[:limit]
     gender, age = predict(classifier, data.images, rows)
     result = score(classifier, data.labels, {"gender": gender, "age": age}, rows)
     result.update({"split": split, "data": data.source, "weights": str(classifier.weights)})
@@ -101,6 +103,10 @@ def evaluate_on_utkface(classifier: FaceClassifier, data_dir: str | None, cache_
 def format_report(result: dict[str, Any]) -> str:
     """The evaluation as readable lines (overall, per class, per race group)."""
     lines = [f"{result['data']} {result['split']} split, {result['faces']:,} faces, weights {result['weights']}"]
+    if "found" in result:  # through the detector
+        size = "the chips as they are" if result.get("face_size") is None else f"faces about {result['face_size']:g} px"
+        lines.append(f"through the detector ({size}): found {result['found']:,}, missed {result['missed']:,}; "
+                     "the figures below are over the faces found")
     for task, summary in result["tasks"].items():
         recalls = ", ".join(f"{name} {'n/a' if value is None else format(value, '.3f')}"
                             for name, value in summary["recall"].items())

@@ -9,7 +9,13 @@ face box that reaches past the chip), keeps for each chip the detection nearest 
 centre, and scores the labels; chips where the detector finds no face are counted apart.
 The gap between the two scores is what the detector's framing costs the classifier.
 
-    facestack evaluate --through-detector
+``face_size`` shrinks each chip first, so that its face box is about that many pixels wide
+(the chip's side over the framing's scale is the box side at full size): the labels of the
+small faces of group and web photos, which a photo's detection reaches through a pyramid
+level the network never saw the face at.
+
+    facestack evaluate --through-detector                  # the chips as they are
+    facestack evaluate --through-detector --face-size 32   # faces about 32 px wide
 """
 from __future__ import annotations
 
@@ -25,6 +31,24 @@ from .evaluate import score
 from .framing import MEASURE_PAD, SHIPPED_CASCADE_FRAMING, FaceFraming
 from .pipeline import FaceClassifier, face_batch
 
+#: The smallest face size a chip is shrunk to: the shipped cascade's 24 px window.
+MIN_FACE_SIZE = 24
+
+
+def shrink_chip(chip: np.ndarray, face_size: float, framing: FaceFraming = SHIPPED_CASCADE_FRAMING) -> np.ndarray:
+    """A chip ``(H, W)`` uint8 resized (Pillow, bilinear with its antialiasing) so that its
+    face box is about ``face_size`` pixels wide: the box side at full size is taken as the
+    chip's side over ``framing.scale``. Never enlarges: a larger ``face_size`` returns the chip."""
+    from PIL import Image
+
+    if face_size < MIN_FACE_SIZE:
+        raise ValueError(f"face_size must be at least {MIN_FACE_SIZE} px (the cascade's window), got {face_size}")
+    factor = face_size * framing.scale / min(chip.shape)
+    if factor >= 1.0:
+        return chip
+    size = (max(1, round(chip.shape[1] * factor)), max(1, round(chip.shape[0] * factor)))
+    return np.asarray(Image.fromarray(chip).resize(size, Image.BILINEAR))
+
 
 def nearest_to_centre(boxes: np.ndarray, width: int, height: int) -> int:
     """Index of the box whose centre is nearest ``(width / 2, height / 2)``: ``(N, 4)`` -> int."""
@@ -34,13 +58,16 @@ def nearest_to_centre(boxes: np.ndarray, width: int, height: int) -> int:
 
 def classify_through_detector(classifier: FaceClassifier, paths: list[str], cascade: Any = None,
                               framing: FaceFraming = SHIPPED_CASCADE_FRAMING,
-                              detector: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                              detector: dict[str, Any] | None = None,
+                              face_size: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gender and age predictions of chips found by the detector.
 
     Args:
         paths: chip image files.
         detector: ``vj.detect_multi_scale`` settings (default scale 1.1, 3 neighbours, boxes of
             at least half the chip: the settings the framing was measured with).
+        face_size: shrink each chip first so its face is about this many pixels wide
+            (:func:`shrink_chip`); the border added around it shrinks in proportion.
     Returns:
         ``(found (N,) bool, gender (N,), age (N,))``; predictions are -1 where no face was found.
     """
@@ -50,9 +77,12 @@ def classify_through_detector(classifier: FaceClassifier, paths: list[str], casc
     age = np.full(len(paths), -1, np.int64)
     for i, path in enumerate(paths):
         chip = read_gray(path)
+        full_side = min(chip.shape)
+        if face_size is not None:
+            chip = shrink_chip(chip, face_size, framing)
         height, width = chip.shape
-        padded = crop_padded(chip, np.array([-MEASURE_PAD, -MEASURE_PAD, width + 2 * MEASURE_PAD,
-                                             height + 2 * MEASURE_PAD]))
+        pad = max(1, round(MEASURE_PAD * min(chip.shape) / full_side))
+        padded = crop_padded(chip, np.array([-pad, -pad, width + 2 * pad, height + 2 * pad]))
         settings = detector or {"scale_factor": 1.1, "min_neighbors": 3, "min_size": min(width, height) // 2}
         boxes, _ = vj.detect_multi_scale(padded, prepared, **settings)
         if len(boxes) == 0:
@@ -65,24 +95,30 @@ def classify_through_detector(classifier: FaceClassifier, paths: list[str], casc
 
 
 def evaluate_through_detector(classifier: FaceClassifier, data_dir: str, split: str = "test",
-                              cache_dir: str | None = None, cascade: Any = None) -> dict[str, Any]:
+                              cache_dir: str | None = None, cascade: Any = None,
+                              face_size: float | None = None, limit: int | None = None) -> dict[str, Any]:
     """Score the detector-framed predictions on a split of the classifier's run (its seed, bins, cache).
 
     The chips' files come from the cache's ``paths`` (relative to the chip folder). The result
     has the fields of :func:`facestack.evaluate.score` over the chips where a face was found,
-    plus ``found`` (how many) and ``missed`` (chips without a detection).
+    plus ``found`` (how many), ``missed`` (chips without a detection) and ``face_size``
+    (None: the chips as they are). ``limit`` keeps the split's first rows (quick checks).
     """
     from .data import open_cache
     from .evaluate import prepare_run_data
 
     data = prepare_run_data(classifier, data_dir, cache_dir)
     rows = getattr(data, split)
+    rows = rows if limit is None else rows[:limit]
     cache = open_cache(data.cache_dir)
     root = Path(data_dir)
     root = root / "UTKFace" if (root / "UTKFace").is_dir() else root  # the cache's paths are relative to the chips
     paths = [str(root / str(p)) for p in np.asarray(cache.paths)[rows]]
-    found, gender, age = classify_through_detector(classifier, paths, cascade)
+    found, gender, age = classify_through_detector(classifier, paths, cascade, face_size=face_size)
+    if not found.any():
+        raise ValueError(f"the detector found none of the {len(paths):,} faces"
+                         + (f" at {face_size:g} px" if face_size is not None else ""))
     result = score(classifier, data.labels, {"gender": gender[found], "age": age[found]}, rows[found])
-    result.update({"split": split, "found": int(found.sum()), "missed": int((~found).sum()),
+    result.update({"split": split, "found": int(found.sum()), "missed": int((~found).sum()), "face_size": face_size,
                    "weights": str(classifier.weights), "data": data.source})
     return result

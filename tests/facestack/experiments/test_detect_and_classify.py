@@ -94,9 +94,10 @@ def test_photo_with_several_faces(webfaces, run_dir, tmp_path, capsys):
     assert dc.main([str(photo), "--model", str(run_dir), "--out", str(out)]) == 0
     record = json.loads(out.with_suffix(".json").read_text())
     gray = np.asarray(Image.open(photo).convert("L"))
-    boxes, _ = vj.detect_multi_scale(gray, vj.load_cascade(None), 1.2, 5, 60)
+    boxes, _ = vj.detect_multi_scale(gray, vj.load_cascade(None), 1.2, 5)  # an image: down to the 24 px window
     assert len(boxes) >= 2
     assert [f["box"] for f in record["faces"]] == boxes.tolist()
+    assert record["detector"] == {"scale_factor": 1.2, "min_neighbors": 5, "min_size": None}
     ages = load_classifier(run_dir).age_names
     for face in record["faces"]:
         assert face["gender"] in ("male", "female") and 0.5 <= face["gender_prob"] <= 1
@@ -108,6 +109,29 @@ def test_photo_with_several_faces(webfaces, run_dir, tmp_path, capsys):
     drawn = np.asarray(Image.open(out))
     assert drawn.shape == (*gray.shape, 3) and not np.array_equal(drawn, np.asarray(Image.open(photo).convert("RGB")))
     assert "frames/s for detection + classification" in capsys.readouterr().out
+
+
+def test_min_size_applies_to_an_image_when_given(webfaces, run_dir, tmp_path):
+    """``--min-size 60`` (the video default) on an image gives the detector's boxes of 60 px or more."""
+    photo = webfaces / "images" / FACE_PHOTO
+    out = tmp_path / "labelled.png"
+    assert dc.main([str(photo), "--model", str(run_dir), "--out", str(out), "--min-size", "60"]) == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    gray = np.asarray(Image.open(photo).convert("L"))
+    boxes, _ = vj.detect_multi_scale(gray, vj.load_cascade(None), 1.2, 5, 60)
+    assert [f["box"] for f in record["faces"]] == boxes.tolist() and record["detector"]["min_size"] == 60
+
+
+def test_videos_and_cameras_default_to_the_real_time_min_size():
+    """Without ``--min-size`` an image is searched to the cascade's window, a video or camera from 60 px."""
+    from facestack.analysis import VIDEO_MIN_SIZE
+
+    args = dc.build_parser().parse_args(["x.jpg"])
+    assert dc.detector_settings(args, "photo.JPG")["min_size"] is None
+    assert dc.detector_settings(args, "clip.mp4")["min_size"] == VIDEO_MIN_SIZE == 60
+    assert dc.detector_settings(args, "/dev/video0")["min_size"] == VIDEO_MIN_SIZE
+    args = dc.build_parser().parse_args(["x.jpg", "--min-size", "40"])
+    assert dc.detector_settings(args, "clip.mp4")["min_size"] == 40 == dc.detector_settings(args, "a.png")["min_size"]
 
 
 def write_clip(path: Path, frames: int) -> None:
