@@ -96,8 +96,16 @@ def evaluate_on_utkface(classifier: FaceClassifier, data_dir: str | None, cache_
     rows = rows if limit is None else rows[:limit]
     gender, age = predict(classifier, data.images, rows)
     result = score(classifier, data.labels, {"gender": gender, "age": age}, rows)
-    result.update({"split": split, "data": data.source, "weights": str(classifier.weights)})
+    result.update({"split": split, "data": data.source, **weights_record(classifier)})
     return result
+
+
+def weights_record(classifier: FaceClassifier) -> dict[str, str]:
+    """``{"weights": path, "weights_sha256": hex}``: which weights an evaluation scored, so a
+    figure quoted in the docs can be checked against the weights that ship."""
+    from .shipped import file_sha256
+
+    return {"weights": str(classifier.weights), "weights_sha256": file_sha256(classifier.weights)}
 
 
 def format_report(result: dict[str, Any]) -> str:

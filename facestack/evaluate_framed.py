@@ -105,7 +105,7 @@ def evaluate_through_detector(classifier: FaceClassifier, data_dir: str, split: 
     (None: the chips as they are). ``limit`` keeps the split's first rows (quick checks).
     """
     from .data import open_cache
-    from .evaluate import prepare_run_data
+    from .evaluate import prepare_run_data, weights_record
 
     data = prepare_run_data(classifier, data_dir, cache_dir)
     rows = getattr(data, split)
@@ -120,5 +120,5 @@ def evaluate_through_detector(classifier: FaceClassifier, data_dir: str, split: 
                          + (f" at {face_size:g} px" if face_size is not None else ""))
     result = score(classifier, data.labels, {"gender": gender[found], "age": age[found]}, rows[found])
     result.update({"split": split, "found": int(found.sum()), "missed": int((~found).sum()), "face_size": face_size,
-                   "weights": str(classifier.weights), "data": data.source})
+                   "data": data.source, **weights_record(classifier)})
     return result

@@ -118,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.model or 'the shipped model'}, UTKFace {args.split} split, through the detector:")
     print(format_table(rows))
     if args.json:
-        atomic_write_text(json.dumps({"model": args.model or "shipped", "split": args.split, "rows": rows},
-                                     indent=1) + "\n", args.json)
+        from .evaluate import weights_record
+
+        record = {"model": args.model or "shipped", "split": args.split, **weights_record(classifier), "rows": rows}
+        atomic_write_text(json.dumps(record, indent=1) + "\n", args.json)
     if args.plot:
         plot_sweep(rows, args.plot, f"{args.model or 'shipped model'}: labels by face size ({args.split} split)")
     return 0

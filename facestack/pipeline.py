@@ -31,8 +31,9 @@ from minicnn.train.checkpoint import load_checkpoint
 from facestack.train.cli import BINS
 from vj.positives import crop_padded
 
-#: Weight files of a run folder, in order of preference.
-WEIGHT_FILES = ("best.npz", "model.npz", "checkpoint.npz")
+#: Weight files of a run folder, in order of preference (``weights.npz``: a model folder
+#: written by ``facestack export-model``, as the shipped one).
+WEIGHT_FILES = ("best.npz", "model.npz", "weights.npz", "checkpoint.npz")
 GENDER_COLOURS = {"male": (64, 160, 255), "female": (255, 64, 160)}
 UNLABELLED_COLOUR = (255, 220, 0)
 
@@ -89,8 +90,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def load_classifier(run_dir: str | os.PathLike) -> FaceClassifier:
     """The multi-task network of a run folder, from its settings.json and best weights.
 
-    Weights: ``best.npz``, else ``model.npz``, else the model part of ``checkpoint.npz`` (a run
-    still training). Raises FileNotFoundError (no folder, no settings.json, no weights) or
+    Weights: ``best.npz``, else ``model.npz``, else ``weights.npz`` (a folder written by
+    ``facestack export-model``; float16 storage is widened to float32), else the model part
+    of ``checkpoint.npz`` (a run still training). Raises FileNotFoundError (no folder, no settings.json, no weights) or
     ValueError (not a multi-task run, or weights of another shape).
     """
     run = Path(run_dir)
@@ -107,7 +109,8 @@ def load_classifier(run_dir: str | os.PathLike) -> FaceClassifier:
         if weights.name == "checkpoint.npz":
             state = load_checkpoint(weights)[0].get("model", {})
         else:
-            state = load_arrays(weights)
+            state = {name: np.asarray(value, dtype=np.float32) if value.dtype == np.float16 else value
+                     for name, value in load_arrays(weights).items()}
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise ValueError(f"cannot read the weights in {weights}: {error}") from None
     return classifier_from_state(state, settings, weights)
