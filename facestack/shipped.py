@@ -28,7 +28,7 @@ from .data.validate import atomic_write_text, read_json_object
 from .pipeline import FaceClassifier, classifier_from_state
 
 #: SHA-256 of ``facestack/model/weights.npz`` as shipped; written by ``facestack export-model``.
-SHIPPED_WEIGHTS_SHA256 = "22fb19b44b93c52bd4502ccca22283fc1012f1ad2bb933922856687b1753c8f2"
+SHIPPED_WEIGHTS_SHA256 = "077cd92e3808eb974d492db82e55a7bb612bd317a7344427c514913a2916920b"
 #: settings.json keys a classifier needs (architecture, bins, preprocessing) and the record of origin.
 KEPT_SETTINGS = ("script", "variant", "width", "dropout", "bins", "stretch", "preset", "weighting", "epochs",
                  "photo_augment", "augment", "seed", "split_seed", "command")

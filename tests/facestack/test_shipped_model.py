@@ -72,3 +72,31 @@ def test_the_model_card_quotes_the_figures_the_code_produced():
     figures = json.loads(CARD_FIGURES.read_text())
     card = (ROOT / "docs" / "model_card.md").read_text()
     assert task_table(figures) in card and race_table(figures) in card
+
+
+@pytest.mark.parametrize("figures", ["model_card.json", "model_card_through_detector.json", "face_size_shipped.json"])
+def test_the_card_figures_were_computed_from_the_weights_that_ship(figures):
+    recorded = json.loads((CARD_FIGURES.parent / figures).read_text())
+    assert recorded["weights_sha256"] == shipped.SHIPPED_WEIGHTS_SHA256, f"regenerate docs/results/{figures}"
+
+
+def test_the_model_card_quotes_the_detector_and_face_size_figures():
+    from facestack.face_size import format_table
+    from facestack.model_card import race_table, task_table
+
+    card = (ROOT / "docs" / "model_card.md").read_text()
+    through = json.loads((CARD_FIGURES.parent / "model_card_through_detector.json").read_text())
+    assert task_table(through) in card and race_table(through) in card
+    sweep = json.loads((CARD_FIGURES.parent / "face_size_shipped.json").read_text())
+    assert format_table(sweep["rows"]) in card
+
+
+def test_a_model_folder_written_by_export_model_loads_as_a_run_folder():
+    """``--model`` takes an exported folder too (``weights.npz``, float16 widened): the same network."""
+    from facestack.pipeline import load_classifier
+
+    shipped_net, folder_net = load_shipped_classifier(), load_classifier(shipped_model_dir())
+    assert folder_net.weights.name == "weights.npz"
+    faces = np.random.default_rng(1).random((3, 1, 128, 128), dtype=np.float32)
+    for ours, theirs in zip(shipped_net.classify(faces), folder_net.classify(faces)):
+        np.testing.assert_array_equal(ours, theirs)
