@@ -299,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line (see the module doc)."""
     p = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="*", metavar="IMAGE_VIDEO_OR_CAMERA")
-    p.add_argument("--model", help="run folder of experiments/multitask.py (settings.json + best.npz/model.npz); "
+    p.add_argument("--model", help="run folder of experiments/multitask.py (settings.json + best.npz/model.npz), "
+                                   "or a folder written by facestack export-model; "
                                    "default: the model shipped with facestack (docs/model_card.md)")
     p.add_argument("--json", metavar="FILE", help="also write every input's face records into one JSON file")
     p.add_argument("--out", default="classified", help="output file (one input) or folder (default ./classified)")
