@@ -179,7 +179,8 @@ def _evaluate(argv: list[str]) -> int:
     from .shipped import load_shipped_classifier
 
     p = Parser(prog=f"{PROG} evaluate", description=_evaluate_doc())
-    p.add_argument("--model", help="a multitask run folder, or one written by export-model (default: the shipped model)")
+    p.add_argument("--model", help="a multitask run folder, or one written by export-model "
+                                   "(default: the shipped model)")
     p.add_argument("--data", help="the UTKFace folder (default $FACESTACK_DATA/utkface)")
     p.add_argument("--cache-dir", help="where preprocessed caches live (default $FACESTACK_CACHE)")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")

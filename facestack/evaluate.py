@@ -112,7 +112,8 @@ def format_report(result: dict[str, Any]) -> str:
     """The evaluation as readable lines (overall, per class, per race group)."""
     lines = [f"{result['data']} {result['split']} split, {result['faces']:,} faces, weights {result['weights']}"]
     if "found" in result:  # through the detector
-        size = "the chips as they are" if result.get("face_size") is None else f"faces about {result['face_size']:g} px"
+        size = ("the chips as they are" if result.get("face_size") is None
+                else f"faces about {result['face_size']:g} px")
         lines.append(f"through the detector ({size}): found {result['found']:,}, missed {result['missed']:,}; "
                      "the figures below are over the faces found")
     for task, summary in result["tasks"].items():

@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     from .train.cli import default_data_dir
 
     parser = Parser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="a multitask run folder, or one written by export-model (default: the shipped model)")
+    parser.add_argument("--model", help="a multitask run folder, or one written by export-model "
+                                        "(default: the shipped model)")
     parser.add_argument("--data", help="the UTKFace folder (default $FACESTACK_DATA/utkface)")
     parser.add_argument("--cache-dir", help="where preprocessed caches live (default $FACESTACK_CACHE)")
     parser.add_argument("--split", choices=("train", "val", "test"), default="val")
