@@ -109,11 +109,15 @@ def load_classifier(run_dir: str | os.PathLike) -> FaceClassifier:
         if weights.name == "checkpoint.npz":
             state = load_checkpoint(weights)[0].get("model", {})
         else:
-            state = {name: np.asarray(value, dtype=np.float32) if value.dtype == np.float16 else value
-                     for name, value in load_arrays(weights).items()}
+            state = widen_float16(load_arrays(weights))
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise ValueError(f"cannot read the weights in {weights}: {error}") from None
     return classifier_from_state(state, settings, weights)
+
+
+def widen_float16(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The arrays of a network state with float16 storage (an exported model) as float32."""
+    return {name: value.astype(np.float32) if value.dtype == np.float16 else value for name, value in state.items()}
 
 
 def classifier_from_state(state: dict[str, Any], settings: dict[str, Any], weights: Path) -> FaceClassifier:

@@ -25,7 +25,7 @@ import numpy as np
 from minicnn.serialization import load_arrays, save_arrays
 
 from .data.validate import atomic_write_text, read_json_object
-from .pipeline import FaceClassifier, classifier_from_state
+from .pipeline import FaceClassifier, classifier_from_state, widen_float16
 
 #: SHA-256 of ``facestack/model/weights.npz`` as shipped; written by ``facestack export-model``.
 SHIPPED_WEIGHTS_SHA256 = "077cd92e3808eb974d492db82e55a7bb612bd317a7344427c514913a2916920b"
@@ -76,9 +76,7 @@ def load_shipped_classifier(model_dir: str | os.PathLike | None = None,
             raise ModelIntegrityError(f"{weights}: SHA-256 {actual} is not the shipped model's "
                                       f"{expected_sha256}; reinstall facestack")
     settings = read_json_object(settings_path)
-    state = {name: np.asarray(value, dtype=np.float32) if value.dtype == np.float16 else value
-             for name, value in load_arrays(weights).items()}
-    return classifier_from_state(state, settings, weights)
+    return classifier_from_state(widen_float16(load_arrays(weights)), settings, weights)
 
 
 def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike, which: str = "model",
