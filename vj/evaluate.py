@@ -59,27 +59,36 @@ def _rect(sums, p, node_ofs, o):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _node_passes_left(sums, p, norm, node_ofs, node_prm, n):  # pragma: no cover - compiled
-    """Whether node n sends the window left: normalised feature value < threshold."""
+def _node_goes_right(sums, p, norm, node_ofs, node_prm, n, skip_absent):  # pragma: no cover - compiled
+    """0 when node n sends the window left (normalised feature value < threshold), 1 when right.
+
+    The 0 / 1 result indexes the leaf or child table directly. ``skip_absent`` (a
+    constant at each call site, so the compiler keeps one branch or the other): True
+    skips a node's third rectangle when it has none, as OpenCV does; False always reads
+    it: an absent rectangle has weight 0 and all offsets 0 (``vj.prepared._rect_offsets``),
+    so it adds ``0 * 0 = +0`` and the float32 value, and so the decision, is the same.
+    Which is faster depends on the window order (measured, see docs/performance.md):
+    the detector's raster scan keeps the branch, the miner's random windows do not.
+    """
     o = n * _U(12)
     k = n * _U(4)
     value = node_prm[k] * np.float32(_rect(sums, p, node_ofs, o)) \
         + node_prm[k + _U(1)] * np.float32(_rect(sums, p, node_ofs, o + _U(4)))
     w2 = node_prm[k + _U(2)]
-    if w2 != 0:
+    if not skip_absent or w2 != 0:
         value += w2 * np.float32(_rect(sums, p, node_ofs, o + _U(8)))
-    return value * norm < node_prm[k + _U(3)]
+    return _U(0) if value * norm < node_prm[k + _U(3)] else _U(1)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _run_stumps(sums, p, norm, stage_first, stage_thr, node_ofs, node_prm, stump_vals):  # pragma: no cover
+def _run_stumps(sums, p, norm, stage_first, stage_thr, node_ofs, node_prm, stump_vals,
+                skip_absent=True):  # pragma: no cover - compiled
     """Stump cascade on one window: (1 or minus the failed stage, last stage sum)."""
     total = 0.0
     for s in range(stage_thr.shape[0]):
         total = 0.0
         for n in range(_U(stage_first[s]), _U(stage_first[s + 1])):
-            left = _node_passes_left(sums, p, norm, node_ofs, node_prm, n)
-            total += stump_vals[n * _U(2)] if left else stump_vals[n * _U(2) + _U(1)]
+            total += stump_vals[n * _U(2) + _node_goes_right(sums, p, norm, node_ofs, node_prm, n, skip_absent)]
         if total < stage_thr[s]:
             return -s, total
     return 1, total
@@ -87,7 +96,7 @@ def _run_stumps(sums, p, norm, stage_first, stage_thr, node_ofs, node_prm, stump
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _run_trees(sums, p, norm, stage_first, stage_thr, weak_node, weak_leaf, node_ofs, node_prm, node_child,
-               leaves):  # pragma: no cover - compiled
+               leaves, skip_absent=True):  # pragma: no cover - compiled
     """Tree cascade on one window; ``stage_first`` indexes weak classifiers here."""
     total = 0.0
     for s in range(stage_thr.shape[0]):
@@ -97,8 +106,7 @@ def _run_trees(sums, p, norm, stage_first, stage_thr, weak_node, weak_leaf, node
             idx = 0
             while True:
                 n = root + _U(idx)
-                left = _node_passes_left(sums, p, norm, node_ofs, node_prm, n)
-                idx = node_child[n * _U(2)] if left else node_child[n * _U(2) + _U(1)]
+                idx = node_child[n * _U(2) + _node_goes_right(sums, p, norm, node_ofs, node_prm, n, skip_absent)]
                 if idx <= 0:
                     break
             total += leaves[_U(weak_leaf[w] - idx)]

@@ -27,6 +27,7 @@ from .detect import PreparedCascade, _rect_offsets, plan_scan, prepare_cascade
 from .evaluate import _run_stumps, _run_trees, _window_norm
 from .image import resize_bilinear
 from .integral import fill_integrals, fill_tilted_integral
+from .scan import _drop_stale_compiled_code
 
 SKIPPED = -2
 LOW_CONTRAST = -1
@@ -118,6 +119,9 @@ def _level_depths(sums, sqsums, stride, norm_ofs, area, step, is_stumps, stage_f
                 c += 2
             else:
                 c += 1
+
+
+_drop_stale_compiled_code(_level_depths, ("evaluate.py", "stats.py"))  # its cached code holds evaluate.py's
 
 
 def stage_depths(image: np.ndarray, cascade: Cascade | PreparedCascade, scale_factor: float = 1.1,

@@ -96,6 +96,18 @@ def test_no_negatives_left_stops_with_the_reason(data, tmp_path):
     assert result.stop_reason.startswith("no negatives left to mine before stage 1")
 
 
+def test_a_draw_mines_each_window_position_at_most_once():
+    """A level with fewer positions than a draw evaluates is evaluated whole, each position once:
+    drawn with replacement, it used to hand the same window to training twice."""
+    width, height = WINDOW
+    noise = np.random.default_rng(3).integers(0, 256, (height, width + 20), dtype=np.uint8)  # 21 positions, scale 1
+    result = NegativeMiner([noise], WINDOW, min_draws=1).mine(None, 21, np.random.default_rng(0))
+    assert result.windows_tried == 21
+    assert len(np.unique(result.windows.reshape(21, -1), axis=0)) == 21
+    expected = np.stack([noise[:, x:x + width] for x in range(21)])
+    assert sorted(map(bytes, result.windows)) == sorted(map(bytes, expected))
+
+
 def test_too_few_positives_and_bad_shapes_are_clear_errors(data, tmp_path):
     positives, backgrounds = data
     config = CascadeTrainingConfig(window_size=WINDOW, num_stages=2, num_negatives=50, min_positives=600)

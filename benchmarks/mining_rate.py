@@ -1,0 +1,80 @@
+"""How fast the negative miner evaluates background windows, as cascade training uses it.
+
+Mines with the shipped cascade (``vj/data/haarcascades/frontalface_vj.xml``, 26 stages)
+cut after a few stage counts, from the ``backgrounds/`` photographs, with the trainer's
+own ``vj.mining.NegativeMiner`` and a seeded random source, and prints for each cut the
+windows evaluated per second, the share the cascade accepts, and the negatives found per
+second. Late stages of a training spend most of their time here: a negative costs
+``1 / acceptance`` windows, about 200,000 for the shipped cascade's last stage. Issue
+#16's target is the shipped cascade's whole training in at most 20 minutes; the
+trainer's sidecar has the per-stage mining seconds. The same command run from an older
+checkout (a git worktree) gives the before / after figures in docs/performance.md.
+
+    python benchmarks/mining_rate.py                       # cuts after 5, 15 and 25 stages
+    python benchmarks/mining_rate.py --stages 10 20 --negatives 200
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=None,
+                   help="shared data folder (default: $FACESTACK_DATA or ../shared/data)")
+    p.add_argument("--stages", type=int, nargs="+", default=[5, 15, 25], help="stage counts to cut the cascade at")
+    p.add_argument("--negatives", type=int, default=300, help="negatives to mine at each cut")
+    p.add_argument("--backgrounds", type=int, default=400, help="background images to read (the first N, sorted)")
+    p.add_argument("--threads", type=int, default=2)
+    return p.parse_args(argv)
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None:  # thread counts must be fixed before NumPy / Numba load
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(ARGS.threads)
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+import vj  # noqa: E402
+from vj.mining import NegativeMiner  # noqa: E402
+from vj.positives import image_files, read_gray  # noqa: E402
+
+
+def data_dir(given: Path | None) -> Path:
+    folder = given or Path(os.environ.get("FACESTACK_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" /
+                                          "data"))
+    if not (folder / "backgrounds").is_dir():
+        raise SystemExit(f"mining_rate: no backgrounds/ folder under {folder} (pass --data or set FACESTACK_DATA)")
+    return folder
+
+
+def main() -> int:
+    args = ARGS
+    if args.negatives < 1 or args.backgrounds < 1 or any(s < 1 for s in args.stages):
+        raise SystemExit("mining_rate: --negatives, --backgrounds and --stages must be >= 1")
+    folder = data_dir(args.data)
+    backgrounds = [read_gray(path) for path in image_files(folder / "backgrounds")[: args.backgrounds]]
+    cascade = vj.load_cascade()
+    miner = NegativeMiner(backgrounds, cascade.window_size)
+    for warm in (1, 12):  # compile (or load) the serial and the parallel kernels outside the timings
+        miner.mine(dataclasses.replace(cascade, stages=cascade.stages[:warm]), 10, np.random.default_rng(0))
+    print(f"{len(backgrounds)} backgrounds from {folder / 'backgrounds'}, shipped cascade "
+          f"({len(cascade.stages)} stages), {args.negatives} negatives per cut, {args.threads} threads")
+    for stages in args.stages:
+        cut = dataclasses.replace(cascade, stages=cascade.stages[: min(stages, len(cascade.stages))])
+        result = miner.mine(cut, args.negatives, np.random.default_rng(stages))
+        unique = len(np.unique(result.windows.reshape(len(result.windows), -1), axis=0))
+        print(f"  {len(cut.stages):2d} stages: {result.windows_tried / result.seconds / 1e6:6.2f} M windows/s, "
+              f"acceptance {result.acceptance_ratio:.2e}, {result.per_second:8.1f} negatives/s "
+              f"({result.seconds:.1f} s; {unique} of {len(result.windows)} negatives distinct)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
