@@ -100,5 +100,13 @@ def test_time_left_estimate():
     assert estimate_seconds_left(reports + [_report(2, 30, 0.25), _report(3, 40, 0.125)], config) == 0.0
     reached = CascadeTrainingConfig(num_stages=10, target_false_positive_rate=0.3)
     assert estimate_seconds_left(reports, reached) == 0.0  # 0.5 * 0.5 <= 0.3: the target stops it next
+    # the acceptance falls by the factor seen (0.8 a stage here), not by each stage's own false alarm
+    # (0.5), and mining goes at the best rate any stage reached (stage 1: 1250 windows in 0.5 s);
+    # boosting: 10 s for the last stage's 30 stumps, 10 more stumps a stage
+    slow_fall = [_report(0, 10, 1.0), dataclasses.replace(_report(1, 20, 0.8), mining_seconds=0.5),
+                 _report(2, 30, 0.64)]
+    three_left = dataclasses.replace(config, num_stages=6)
+    assert estimate_seconds_left(slow_fall, three_left) == pytest.approx(
+        sum(1000 / (0.64 * 0.8 ** k) / 2500 + (30 + 10 * k) * 10 / 30 for k in (1, 2, 3)))
     assert training_memory_bytes(CascadeTrainingConfig(max_positives=2000, num_negatives=8000)) \
         == 162_336 * 10_000 + 4 * 25 * 25 * 10_000 + 24 * 24 * 10_000
