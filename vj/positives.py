@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -249,11 +250,12 @@ def read_crop_folder(folder: str | os.PathLike, window_size: tuple[int, int],
     files = image_files(folder)[:limit]
     report = SampleReport(str(folder))
     images: list[tuple[Path, np.ndarray]] = []
-    for path in files:
-        try:
-            images.append((path, read_gray(path)))
-        except (OSError, ValueError):
-            report.unreadable.append(path.name)
+    with ThreadPoolExecutor(_reader_threads()) as pool:  # Pillow decodes, turns and blurs outside the GIL
+        for path, gray in zip(files, pool.map(_read_or_none, files)):
+            if gray is None:
+                report.unreadable.append(path.name)
+            else:
+                images.append((path, gray))
     if not images:
         raise ValueError(f"no readable images in {folder} ({len(files)} files, {len(report.unreadable)} unreadable)")
     common = Counter(g.shape for _, g in images).most_common(1)[0][0]
@@ -264,7 +266,8 @@ def read_crop_folder(folder: str | os.PathLike, window_size: tuple[int, int],
     if crop_w < width or crop_h < height:
         raise ValueError(f"the window {width}x{height} is larger than the samples of {folder} "
                          f"({crop_w}x{crop_h}); choose a window of at most {crop_w}x{crop_h}")
-    windows = []
+    # every random draw in file order first, so the windows do not depend on the threads
+    plans = []
     rng = np.random.default_rng(seed)
     for path, gray in images:
         if gray.shape != common:
@@ -275,15 +278,36 @@ def read_crop_folder(folder: str | os.PathLike, window_size: tuple[int, int],
             np.array([box[0] * w, box[1] * h, box[2] * w, box[3] * h])
         if box is not None and (jitter > 0 or grow > 0):
             pixels = jittered_box(pixels, (w, h), jitter, rng, grow)
+        degrees = rng.uniform(-rotate, rotate) if rotate > 0 else 0.0
+        sigma = rng.uniform(0.0, blur) if blur > 0 else 0.0
+        plans.append((gray, pixels, degrees, sigma))
+
+    def window_of(plan: tuple[np.ndarray, np.ndarray, float, float]) -> np.ndarray:
+        gray, pixels, degrees, sigma = plan
         if rotate > 0:
-            centre = (pixels[0] + pixels[2] / 2, pixels[1] + pixels[3] / 2)
-            gray = rotated_about(gray, centre, rng.uniform(-rotate, rotate))
+            gray = rotated_about(gray, (pixels[0] + pixels[2] / 2, pixels[1] + pixels[3] / 2), degrees)
         if box is not None:
             gray = crop_padded(gray, pixels, mode="reflect" if grow > 0 else "edge")
         window = shrink_to_window(gray, window_size)
-        windows.append(blurred(window, rng.uniform(0.0, blur)) if blur > 0 else window)
+        return blurred(window, sigma) if blur > 0 else window
+
+    with ThreadPoolExecutor(_reader_threads()) as pool:
+        windows = list(pool.map(window_of, plans))
     report.used = len(windows)
     return np.stack(windows), report
+
+
+def _reader_threads() -> int:
+    """Threads that read and cut sample images: one per CPU this process may use."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def _read_or_none(path: Path) -> np.ndarray | None:
+    """``read_gray(path)``, or None for an unreadable file."""
+    try:
+        return read_gray(path)
+    except (OSError, ValueError):
+        return None
 
 
 def read_landmark_faces(faces: Mapping[str, np.ndarray], image_dir: str | os.PathLike,

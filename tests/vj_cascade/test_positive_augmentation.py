@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+import vj.positives
+
 from facestack.cascade_data import UTKFACE_CHIP_BOX
 from vj.positives import blurred, read_crop_folder, rotated_about
 
@@ -47,6 +49,23 @@ def test_crop_folder_augmentations_are_seeded_and_change_the_samples(tmp_path):
     assert np.array_equal(first, again) and not np.array_equal(first, other)
     assert not np.array_equal(first, plain)
     assert first.std(axis=(1, 2)).mean() < plain.std(axis=(1, 2)).mean()  # blur softens noise chips
+
+
+def test_crop_folder_windows_do_not_depend_on_the_reader_threads(tmp_path, monkeypatch):
+    """The chips are read and cut in threads; every random draw is made first, in file
+    order, so one thread and several give the same windows, and a bad file is still named."""
+    rng = np.random.default_rng(7)
+    for i in range(9):
+        Image.fromarray(rng.integers(0, 256, (60, 60), dtype=np.uint8)).save(tmp_path / f"chip{i}.png")
+    (tmp_path / "chip4b.png").write_bytes(b"not an image")
+    settings = dict(box=UTKFACE_CHIP_BOX, jitter=0.1, grow=0.2, rotate=15, blur=1.0, seed=3)
+    results = []
+    for threads in (1, 3):
+        monkeypatch.setattr(vj.positives, "_reader_threads", lambda threads=threads: threads)
+        results.append(read_crop_folder(tmp_path, (24, 24), **settings))
+    (one, one_report), (three, three_report) = results
+    assert one.shape == (9, 24, 24) and np.array_equal(one, three)
+    assert one_report.unreadable == three_report.unreadable == ["chip4b.png"]
 
 
 def test_reflect_border_matches_numpy_pad():
