@@ -57,7 +57,7 @@ def _evaluate_range_py(sums, sqsums, starts, first, stop, norm_ofs, area, stage_
         elif stage_thr.shape[0] == 0:
             passed[i] = 1
         else:
-            result, _ = _run_stumps(sums, p, norm, stage_first, stage_thr, node_ofs, node_prm, stump_vals, True)
+            result, _ = _run_stumps(sums, p, norm, stage_first, stage_thr, node_ofs, node_prm, stump_vals, False)
             passed[i] = 1 if result == 1 else 0
 
 
