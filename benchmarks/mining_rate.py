@@ -115,6 +115,8 @@ def main() -> int:
         if reference is not None:
             print(f"            OpenCV scanning {min(args.opencv_images, len(backgrounds))} of the backgrounds: "
                   f"{reference / 1e6:6.2f} M windows/s; miner / OpenCV {rate / reference:.2f}")
+        elif args.opencv_images > 0:
+            print("            no reference: OpenCV 4 (cv2) is not installed (pip install -e '.[ref]')")
     print("issue #16's target is the shipped cascade's whole training in <= 20 minutes: the trainer's sidecar "
           "(OUT.train.json) has each stage's mining and boosting seconds")
     return 0
