@@ -85,11 +85,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None:  # thread counts must be fixed before NumPy / PyTorch load their BLAS
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[var] = str(ARGS.threads)
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.thread_env import pin_threads
+
+    pin_threads(ARGS.threads)
     if ARGS.device == "cpu" and not ARGS.no_torch_thp:
         os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # read once, when PyTorch's CPU allocator starts
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
