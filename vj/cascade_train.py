@@ -188,9 +188,14 @@ def threshold_for_hit_rate(positive_scores: np.ndarray, min_hit_rate: float) -> 
 #: The time-left estimate takes the background acceptance's fall per stage from this many
 #: recent stages (``estimate_seconds_left``).
 ACCEPTANCE_TREND_STAGES = 4
+#: ... and times mining only on stages that tried at least this many windows: the first
+#: stages evaluate a few windows per image drawn and spend their mining time resizing, at
+#: a rate 10 to 300 times below the later stages' (which made the first estimates of a
+#: 30-minute training hundreds of hours).
+MIN_TIMED_WINDOWS = 1_000_000
 
 
-def estimate_seconds_left(reports: list[StageReport], config: CascadeTrainingConfig) -> float:
+def estimate_seconds_left(reports: list[StageReport], config: CascadeTrainingConfig) -> float | None:
     """A rough estimate of the wall time the stages after ``reports`` will take.
 
     Stages are expected to continue until ``config.num_stages`` or until the cascade's
@@ -201,14 +206,15 @@ def estimate_seconds_left(reports: list[StageReport], config: CascadeTrainingCon
     0.5 to 0.9 where each stage's own false alarm is about 0.5; taking the latter made early
     estimates tens of times too long. Each future stage costs its mining (``mined /
     acceptance`` windows, at most ``max_mining_windows``, at the highest rate in windows per
-    second any stage mined at: early stages evaluate few windows per image drawn and are
-    slowed by resizing; ``mined`` is ``num_negatives`` less, with ``reuse_negatives``, the
+    second any stage of at least ``MIN_TIMED_WINDOWS`` windows mined at: early stages
+    evaluate few windows per image drawn and are slowed by resizing; ``mined`` is ``num_negatives`` less, with ``reuse_negatives``, the
     last stage's negatives it still accepts, at most half) plus its boosting (the last
     stage's time per stump, the stump count growing by the mean growth so far, at most
     ``max_weak_per_stage``).
 
     Returns:
-        Seconds; 0 when no stage is left, or nothing is known yet.
+        Seconds; 0 when no stage is left (or no stage has finished); None while stages are
+        left but none has mined enough windows to time.
     """
     if not reports:
         return 0.0
@@ -220,7 +226,8 @@ def estimate_seconds_left(reports: list[StageReport], config: CascadeTrainingCon
         factor = last.false_alarm
     factor = min(max(factor, 1e-12), 0.99)
     acceptance = last.acceptance_before * factor
-    rates = [r.windows_tried / r.mining_seconds for r in reports if r.mining_seconds > 0]
+    rates = [r.windows_tried / r.mining_seconds for r in reports
+             if r.mining_seconds > 0 and r.windows_tried >= MIN_TIMED_WINDOWS]
     windows_per_second = max(rates, default=0.0)
     seconds_per_weak = last.boost_seconds / max(last.num_weak, 1)
     growth = max(0.0, (last.num_weak - reports[0].num_weak) / max(len(reports) - 1, 1))
@@ -230,8 +237,9 @@ def estimate_seconds_left(reports: list[StageReport], config: CascadeTrainingCon
     for _ in range(last.stage + 1, config.num_stages):
         if acceptance <= config.target_rate:
             break
-        if windows_per_second > 0:
-            total += min(mined / acceptance, config.max_mining_windows) / windows_per_second
+        if windows_per_second <= 0:
+            return None  # a stage is left, and no stage so far mined enough windows to time
+        total += min(mined / acceptance, config.max_mining_windows) / windows_per_second
         weak = min(weak + growth, float(config.max_weak_per_stage))
         total += weak * seconds_per_weak
         acceptance *= factor

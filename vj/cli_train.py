@@ -310,6 +310,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
 
 
+def _time_left(seconds: float | None) -> str:
+    """The progress line's estimate: ``about 12 min left``, or why there is none yet."""
+    if seconds is None:
+        return "time left not known yet (the first stages mine too few windows to time)"
+    return f"about {_duration(seconds)} left"
+
+
 def run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource] = ()) -> int:
     """Execute ``vj train`` with the parsed ``args`` (and an application's extra positive sources);
     returns the exit status: 0 done, 1 failed, 2 usage error (checked before any work), 130 interrupted
@@ -383,7 +390,7 @@ def _run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource]) -> i
                   f"{info['false_alarm']:.4f}, {info['positives']} pos, {info['negatives']} neg mined at "
                   f"{info['negatives_per_second']:.0f}/s (cascade accepted {info['acceptance_before']:.2e} of "
                   f"background windows), stage {info['seconds']:.1f} s, elapsed {elapsed:.0f} s, "
-                  f"about {_duration(info['seconds_left'])} left", flush=True)
+                  f"{_time_left(info['seconds_left'])}", flush=True)
         elif event == "resume":
             saved["stages"] = info["stages"]
             print(f"resuming after stage {info['stages']} from {args.out}", flush=True)

@@ -58,7 +58,8 @@ class StageReport:
         windows_tried: background windows evaluated to mine them.
         boost_seconds: wall time of binning the features and boosting.
         seconds_left: rough estimate of the training time still to come after this
-            stage (``estimate_seconds_left``); 0 when no stage is left.
+            stage (``estimate_seconds_left``); 0 when no stage is left, None when not
+            known yet (no stage so far mined enough windows to time).
         negatives_reused: of ``negatives``, how many were carried over from the stage
             before (``reuse_negatives``); the rest were mined.
     """
@@ -76,7 +77,7 @@ class StageReport:
     mining_seconds: float = 0.0
     windows_tried: int = 0
     boost_seconds: float = 0.0
-    seconds_left: float = 0.0
+    seconds_left: float | None = 0.0
     negatives_reused: int = 0
 
 

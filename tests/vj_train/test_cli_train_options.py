@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from tests.vj_cascade.synthetic import synthetic_backgrounds, synthetic_faces
 
+from vj import cascade_train
 from vj.cascade_train import CascadeTrainingConfig, StageReport, estimate_seconds_left, training_memory_bytes
 from vj.cli import main
 from vj.opencv_xml import load_cascade
@@ -52,7 +53,10 @@ def test_train_from_vec_info_and_bg_with_opencv_option_names(sample_files, capsy
     assert "bg.txt: 20 background images" in printed
     assert "303 positives, window 12x12" in printed
     stage_lines = [line for line in printed.splitlines() if line.startswith("stage ")]
-    assert len(stage_lines) == 2 and all(line.endswith(" left") for line in stage_lines)
+    # stage 1 of 2 is followed by one more stage, but mined too few windows to time it
+    assert len(stage_lines) == 2 and stage_lines[0].endswith("time left not known yet (the first stages mine "
+                                                             "too few windows to time)")
+    assert stage_lines[1].endswith("about 0 s left")
     assert "whole training" in printed
     assert load_cascade(out).num_stages == 2
     record = json.loads((sample_files / "c.xml.train.json").read_text())
@@ -85,10 +89,17 @@ def _report(stage: int, num_weak: int, acceptance: float, false_alarm: float = 0
                        mining_seconds=2.0, windows_tried=int(1000 / acceptance), boost_seconds=10.0)
 
 
-def test_time_left_estimate():
+def test_time_left_estimate(monkeypatch):
     config = CascadeTrainingConfig(num_stages=4, num_negatives=1000, max_weak_per_stage=100,
                                    target_false_positive_rate=1e-9)
     assert estimate_seconds_left([], config) == 0.0
+    # no stage has mined enough windows to time: no estimate, unless no stage is left
+    assert cascade_train.MIN_TIMED_WINDOWS > 2000
+    assert estimate_seconds_left([_report(0, 10, 1.0), _report(1, 20, 0.5)], config) is None
+    assert estimate_seconds_left([_report(k, 10, 0.5 ** k) for k in range(4)], config) == 0.0
+    timed = dataclasses.replace(_report(1, 20, 0.5), windows_tried=cascade_train.MIN_TIMED_WINDOWS, mining_seconds=1.0)
+    assert estimate_seconds_left([_report(0, 10, 1.0), timed], config) > 0
+    monkeypatch.setattr(cascade_train, "MIN_TIMED_WINDOWS", 1000)  # the small figures below are all timed
     reports = [_report(0, 10, 1.0), _report(1, 20, 0.5)]
     # 2 stages left; mining: 1000 / acceptance windows at 1000 windows/s (2000 tried in 2 s),
     # acceptance 0.25 then 0.125; boosting: 0.5 s per stump, 30 then 40 stumps
