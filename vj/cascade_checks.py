@@ -192,8 +192,8 @@ def sidecar_problem(record: object, stage_fields: dict[str, str]) -> str:
 
     Args:
         record: the decoded JSON.
-        stage_fields: the ``StageReport`` field names and their type names (``"int"`` or ``"float"``),
-            which every stage record must use.
+        stage_fields: the ``StageReport`` field names and their type names (``"int"``, ``"float"``,
+            or ``"float | None"`` where null is allowed), which every stage record must use.
     """
     if not isinstance(record, dict):
         return f"expected a JSON object, got {type(record).__name__}"
@@ -213,6 +213,8 @@ def sidecar_problem(record: object, stage_fields: dict[str, str]) -> str:
         if not isinstance(stage, dict) or set(stage) - set(names) or "stage" not in stage:
             return f"stage record {i} must be an object with the fields {sorted(names)}"
         for key, value in stage.items():
+            if value is None and names[key].endswith("| None"):
+                continue
             wanted = int if names[key] == "int" else float
             if isinstance(value, bool) or not isinstance(value, (int, float)) or (wanted is int and
                                                                                  not isinstance(value, int)):

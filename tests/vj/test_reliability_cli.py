@@ -15,6 +15,7 @@ from tests.vj_cascade.synthetic import synthetic_backgrounds, synthetic_faces
 
 import vj
 from vj.cli import main
+from vj.train_record import read_sidecar
 
 
 skimage_data = pytest.importorskip("skimage.data")
@@ -170,6 +171,14 @@ def test_truncated_or_wrong_sidecar_is_named(train_data, tmp_path, capsys):
     sidecar.write_text(json.dumps(record))
     assert train(train_data, out, "--stages", "2") == 1
     assert "stage record 0: 'num_weak' must be an integer" in capsys.readouterr().err
+    # null is allowed only where a field may be unknown: the time left, before a stage was timed
+    record["stages"][0]["num_weak"], record["stages"][0]["seconds"] = 1, None
+    sidecar.write_text(json.dumps(record))
+    assert train(train_data, out, "--stages", "2") == 1
+    assert "stage record 0: 'seconds' must be a number" in capsys.readouterr().err
+    record["stages"][0]["seconds"], record["stages"][0]["seconds_left"] = 1.0, None
+    sidecar.write_text(json.dumps(record))
+    assert read_sidecar(sidecar)["stages"][0]["seconds_left"] is None
 
 
 def test_changed_cascade_beside_a_sidecar_is_not_overwritten(train_data, tmp_path, capsys):
