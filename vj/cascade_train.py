@@ -190,7 +190,7 @@ def threshold_for_hit_rate(positive_scores: np.ndarray, min_hit_rate: float) -> 
 ACCEPTANCE_TREND_STAGES = 4
 #: ... and times mining only on stages that tried at least this many windows: the first
 #: stages evaluate a few windows per image drawn and spend their mining time resizing, at
-#: a rate 10 to 300 times below the later stages' (which made the first estimates of a
+#: a rate 3 to 300 times below the later stages' (which made the first estimates of a
 #: 30-minute training hundreds of hours).
 MIN_TIMED_WINDOWS = 1_000_000
 
@@ -207,8 +207,9 @@ def estimate_seconds_left(reports: list[StageReport], config: CascadeTrainingCon
     estimates tens of times too long. Each future stage costs its mining (``mined /
     acceptance`` windows, at most ``max_mining_windows``, at the highest rate in windows per
     second any stage of at least ``MIN_TIMED_WINDOWS`` windows mined at: early stages
-    evaluate few windows per image drawn and are slowed by resizing; ``mined`` is ``num_negatives`` less, with ``reuse_negatives``, the
-    last stage's negatives it still accepts, at most half) plus its boosting (the last
+    evaluate few windows per image drawn and are slowed by resizing; ``mined`` is
+    ``num_negatives`` less, with ``reuse_negatives``, the last stage's negatives it still
+    accepts, at most half) plus its boosting (the last
     stage's time per stump, the stump count growing by the mean growth so far, at most
     ``max_weak_per_stage``).
 
