@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vj.cascade_train import CascadeTrainingConfig, estimate_seconds_left  # noqa: E402
-from vj.train_record import StageReport  # noqa: E402
+from vj.train_record import SidecarError, StageReport, read_sidecar  # noqa: E402
 
 
 def _minutes(seconds: float | None) -> str:
@@ -31,12 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("sidecar", type=Path, help="a training's OUT.train.json")
     args = p.parse_args(argv)
     try:
-        record = json.loads(args.sidecar.read_text())
+        record = read_sidecar(args.sidecar)  # the trainer's own checks of every stage record
         reports = [StageReport(**stage) for stage in record["stages"]]
         fields = {f.name for f in dataclasses.fields(CascadeTrainingConfig)}
         config = CascadeTrainingConfig(**{k: v for k, v in record["config"].items() if k in fields})
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        print(f"time_left_replay: cannot read {args.sidecar}: {error}", file=sys.stderr)
+    except (SidecarError, KeyError, TypeError) as error:
+        reason = str(error).split("; delete it")[0]  # the trainer's resume hint does not apply here
+        print(f"time_left_replay: {reason}", file=sys.stderr)
         return 2
     config = dataclasses.replace(config, num_stages=len(reports))
     print(f"{args.sidecar}: {len(reports)} stages, {sum(r.seconds for r in reports):.0f} s in stages")
