@@ -11,8 +11,11 @@ Every ``vj train`` option works here (``vj train --help``); two positive sources
   detections) and moved by ``--jitter`` / ``--grow``, turned by ``--rotate``, blurred by
   ``--blur`` like vj's ``--pos-chips``;
 * ``--pos-webfaces FILE``: the faces of a WebFaces ground-truth file, boxed from their eyes
-  by ``facestack.webfaces.WEBFACES_FRAMING``. Train on ``webfaces-train/``; ``webfaces/``
-  is for the final evaluation only.
+  by ``facestack.webfaces.WEBFACES_FRAMING``, each face once as framed; with
+  ``--webfaces-copies K``, K times, each copy moved, turned and blurred at random by
+  ``--jitter`` / ``--grow`` / ``--rotate`` / ``--blur`` (real-photo faces are few beside
+  UTKFace's chips, so this gives them more weight in each stage's positives). Train on
+  ``webfaces-train/``; ``webfaces/`` is for the final evaluation only.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ import sys
 from functools import partial
 
 from vj import cli_train
-from vj.positives import read_crop_folder
+from vj.cli import int_at_least
+from vj.positives import FaceAugmentation, read_crop_folder
 
 from .cascade_data import UTKFACE_CHIP_BOX
 from .webfaces import read_webfaces_faces
@@ -38,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="UTKFace chip folders (cut by UTKFACE_CHIP_BOX, jittered like --pos-chips)")
     parser.add_argument("--pos-webfaces", nargs="*", default=[], metavar="FILE",
                         help="WebFaces ground-truth files (faces boxed from their eyes; photos in images/ beside)")
+    parser.add_argument("--webfaces-copies", type=int_at_least(1, 1000), default=None, metavar="K",
+                        help="--pos-webfaces: cut each face K times, each copy with its own --jitter / --grow / "
+                        "--rotate / --blur draw (default: once, not augmented)")
     return parser
 
 
@@ -47,7 +54,7 @@ def data_set_sources(args: argparse.Namespace) -> list[cli_train.PositiveSource]
     for folder in args.pos_utkface:
         sources.append((folder, partial(_utkface_chips, folder, args)))
     for annotations in args.pos_webfaces:
-        sources.append((annotations, partial(_webfaces_faces, annotations)))
+        sources.append((annotations, partial(_webfaces_faces, annotations, args)))
     return sources
 
 
@@ -56,8 +63,11 @@ def _utkface_chips(folder: str, args: argparse.Namespace, window: tuple[int, int
                             seed=args.seed, rotate=args.rotate, blur=args.blur, grow=args.grow)
 
 
-def _webfaces_faces(annotations: str, window: tuple[int, int]):
-    return read_webfaces_faces(annotations, window)
+def _webfaces_faces(annotations: str, args: argparse.Namespace, window: tuple[int, int]):
+    augmentation = None if args.webfaces_copies is None else FaceAugmentation(
+        copies=args.webfaces_copies, jitter=args.jitter, grow=args.grow, rotate=args.rotate, blur=args.blur,
+        seed=args.seed)
+    return read_webfaces_faces(annotations, window, augmentation=augmentation)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vj.positives import LandmarkFraming, SampleReport, read_landmark_faces
+from vj.positives import FaceAugmentation, LandmarkFraming, SampleReport, read_landmark_faces
 
 ANNOTATION_FILE = "WebFaces_GroundThruth.txt"
 #: Largest coordinate magnitude accepted, in pixels (a photo is far smaller).
@@ -74,7 +74,8 @@ def read_webfaces_annotations(annotation_file: str | os.PathLike) -> dict[str, n
 def read_webfaces_faces(annotation_file: str | os.PathLike, window_size: tuple[int, int],
                         image_dir: str | os.PathLike | None = None,
                         framing: LandmarkFraming = WEBFACES_FRAMING,
-                        min_eye_distance: float = 0.0) -> tuple[np.ndarray, SampleReport]:
+                        min_eye_distance: float = 0.0,
+                        augmentation: FaceAugmentation | None = None) -> tuple[np.ndarray, SampleReport]:
     """Faces cut from WebFaces photos with ``framing`` and shrunk to the window (vj's cascade positives).
 
     Args:
@@ -84,6 +85,8 @@ def read_webfaces_faces(annotation_file: str | os.PathLike, window_size: tuple[i
         framing: box from the eye points.
         min_eye_distance: skip faces whose eyes are closer than this (pixels), or whose box
             would be smaller than the window; skipped faces count as odd-sized.
+        augmentation: several jittered, turned, blurred copies of each face
+            (``vj.positives.FaceAugmentation``); None: each face once, as framed.
 
     Returns:
         ``(windows, report)``.
@@ -91,4 +94,4 @@ def read_webfaces_faces(annotation_file: str | os.PathLike, window_size: tuple[i
     annotation_file = Path(annotation_file)
     image_dir = Path(image_dir) if image_dir is not None else annotation_file.parent / "images"
     return read_landmark_faces(read_webfaces_annotations(annotation_file), image_dir, window_size, framing,
-                               min_eye_distance, source=str(annotation_file))
+                               min_eye_distance, source=str(annotation_file), augmentation=augmentation)

@@ -7,7 +7,8 @@ Two sources, for any data set:
   fractions of the chip (``read_crop_folder(..., box=...)``), optionally jittered,
   turned and blurred;
 * faces cut from photos by their eye points, boxed by a :class:`LandmarkFraming`
-  (``read_landmark_faces``).
+  (``read_landmark_faces``), optionally several times each, jittered, turned and blurred
+  (:class:`FaceAugmentation`).
 
 Framing. A trained cascade finds faces framed the way its positives were, so a chip box
 or a landmark framing should reproduce the boxes of the detector one wants to match.
@@ -310,9 +311,65 @@ def _read_or_none(path: Path) -> np.ndarray | None:
         return None
 
 
+@dataclass(frozen=True)
+class FaceAugmentation:
+    """Random changes drawn for each copy of a face cut from a photo (``read_landmark_faces``),
+    the same kinds as ``read_crop_folder``'s: real-photo faces are few, so each is cut several
+    times, each copy framed, turned and blurred differently, as the detector's grid and real
+    photos vary them.
+
+    Attributes:
+        copies: windows cut per face (1 or more).
+        jitter: move and shrink the box at random by up to this fraction of its side
+            (``jittered_box``; a box shrunk below the window is widened back to it).
+        grow: let the jitter also enlarge the box by up to this fraction of its side.
+        rotate: turn the face by a random angle in ``[-rotate, rotate]`` degrees about the
+            box centre (only a square around the face is turned, mirrored at the photo's border).
+        blur: Gaussian blur of random sigma in ``[0, blur]`` window pixels.
+        seed: random seed of the draws (made in face order, so the windows are reproducible).
+    """
+
+    copies: int = 1
+    jitter: float = 0.0
+    grow: float = 0.0
+    rotate: float = 0.0
+    blur: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.copies < 1:
+            raise ValueError(f"copies must be at least 1, got {self.copies}")
+
+
+def _augmented_window(gray: np.ndarray, box: np.ndarray, window_size: tuple[int, int],
+                      augmentation: FaceAugmentation, rng: np.random.Generator) -> np.ndarray:
+    """One window of the face in ``box`` (``x, y, w, h`` photo pixels) with ``augmentation``'s
+    random jitter, rotation and blur drawn from ``rng``: ``(height, width)`` uint8."""
+    a = augmentation
+    image_size = (gray.shape[1], gray.shape[0])
+    if a.jitter > 0 or a.grow > 0:
+        box = jittered_box(box, image_size, a.jitter, rng, a.grow)
+    x, y, w, h = box
+    cx, cy = x + w / 2, y + h / 2
+    w, h = max(w, window_size[0]), max(h, window_size[1])   # shrunk below the window: widen back to it
+    box = np.array([cx - w / 2, cy - h / 2, w, h])
+    degrees = rng.uniform(-a.rotate, a.rotate) if a.rotate > 0 else 0.0
+    sigma = rng.uniform(0.0, a.blur) if a.blur > 0 else 0.0
+    if degrees:
+        # turn only a square around the face (large enough for the turned box's corners)
+        side = int(np.ceil(1.5 * max(w, h))) + 2
+        left, top = int(np.floor(cx - side / 2)), int(np.floor(cy - side / 2))
+        region = crop_padded(gray, np.array([left, top, side, side]), mode="reflect")
+        gray = rotated_about(region, (cx - left, cy - top), degrees)
+        box = box - np.array([left, top, 0.0, 0.0])
+    window = shrink_to_window(crop_padded(gray, box), window_size)
+    return blurred(window, sigma) if sigma > 0 else window
+
+
 def read_landmark_faces(faces: Mapping[str, np.ndarray], image_dir: str | os.PathLike,
                         window_size: tuple[int, int], framing: LandmarkFraming,
-                        min_eye_distance: float = 0.0, source: str = "") -> tuple[np.ndarray, SampleReport]:
+                        min_eye_distance: float = 0.0, source: str = "",
+                        augmentation: FaceAugmentation | None = None) -> tuple[np.ndarray, SampleReport]:
     """Faces cut from photos by their eye points with ``framing`` and shrunk to the window.
 
     Args:
@@ -324,12 +381,16 @@ def read_landmark_faces(faces: Mapping[str, np.ndarray], image_dir: str | os.Pat
         min_eye_distance: skip faces whose box would be smaller than the window, or
             whose eyes are closer than this (pixels); skipped faces count as odd-sized.
         source: the name the report gives the source (default: ``image_dir``).
+        augmentation: cut each face ``augmentation.copies`` times, each copy jittered,
+            turned and blurred at random; None cuts each face once, exactly as framed.
 
     Returns:
-        ``(windows, report)``.
+        ``(windows, report)``: ``(N, height, width)`` uint8, the copies of a face
+        consecutive (``report.used`` counts windows, copies included).
     """
     image_dir = Path(image_dir)
     report = SampleReport(source or str(image_dir))
+    rng = np.random.default_rng(augmentation.seed) if augmentation is not None else None
     windows = []
     for name, marks_of_faces in sorted(faces.items()):
         try:
@@ -343,7 +404,11 @@ def read_landmark_faces(faces: Mapping[str, np.ndarray], image_dir: str | os.Pat
             if box is None or eye_distance < min_eye_distance or box[2] < window_size[0] or box[3] < window_size[1]:
                 report.odd_sized.append(name)
                 continue
-            windows.append(shrink_to_window(crop_padded(gray, box), window_size))
+            if augmentation is None:
+                windows.append(shrink_to_window(crop_padded(gray, box), window_size))
+            else:
+                windows += [_augmented_window(gray, box, window_size, augmentation, rng)
+                            for _ in range(augmentation.copies)]
     if not windows:
         raise ValueError(f"no usable faces in {report.source}")
     report.used = len(windows)
