@@ -36,3 +36,20 @@ def test_a_small_training_runs_to_the_end_with_utkface_positives(tmp_path, capsy
     printed = capsys.readouterr().out
     assert status == 0 and "6 samples" in printed
     assert "stopped: no negatives left to mine before stage 1" in printed
+
+
+def test_webfaces_copies_cut_each_face_k_times_with_the_jitter_options(tmp_path):
+    import pytest
+
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (120, 160), dtype=np.uint8)).save(tmp_path / "a.jpg")
+    ann = tmp_path / "gt.txt"
+    ann.write_text("a.jpg 50 50 80 50 65 65 65 78\n")
+    (tmp_path / "images").symlink_to(tmp_path)
+    base = ["--pos-webfaces", str(ann), "--neg", str(tmp_path), "--out", "x.xml", "--jitter", "0.1", "--rotate", "10"]
+    (_, once), = data_set_sources(build_parser().parse_args(base))
+    (_, four), = data_set_sources(build_parser().parse_args(base + ["--webfaces-copies", "4"]))
+    assert once((20, 20))[0].shape == (1, 20, 20)  # without the option: once, as framed (jitter not applied)
+    copies = four((20, 20))[0]
+    assert copies.shape == (4, 20, 20) and len({c.tobytes() for c in copies}) == 4
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(base + ["--webfaces-copies", "0"])

@@ -9,7 +9,7 @@ from PIL import Image
 from vj.cli import main
 from facestack.detector_eval import evaluate_detector, match_detections, match_matrix
 from facestack.webfaces import read_webfaces_annotations, read_webfaces_faces
-from vj.positives import LandmarkFraming, fit_landmark_framing, mirrored, read_crop_folder
+from vj.positives import FaceAugmentation, LandmarkFraming, fit_landmark_framing, mirrored, read_crop_folder
 
 
 @pytest.fixture()
@@ -72,6 +72,32 @@ def test_landmark_framing_roundtrip_and_webfaces_reader(tmp_path):
     assert windows.shape == (1, 24, 24)
     assert report.unreadable == ["missing.jpg"] and report.odd_sized == ["a.jpg"]  # the 4 px eye distance face
 
+
+
+def test_webfaces_copies_are_augmented_reproducible_and_never_below_the_window(tmp_path):
+    rng = np.random.default_rng(2)
+    Image.fromarray(rng.integers(0, 256, (120, 160), dtype=np.uint8)).save(tmp_path / "a.jpg")
+    ann = tmp_path / "gt.txt"
+    # eye distances 30 and 20 px (boxes of 2.75 of them), the second reaching outside the photo
+    ann.write_text("a.jpg 50 50 80 50 65 65 65 78\na.jpg 5 8 25 8 15 18 15 25\n")
+    framed, _ = read_webfaces_faces(ann, (20, 20), image_dir=tmp_path)
+    same, _ = read_webfaces_faces(ann, (20, 20), image_dir=tmp_path, augmentation=FaceAugmentation(copies=1))
+    assert np.array_equal(same, framed)  # nothing random: the framed windows exactly
+    augment = FaceAugmentation(copies=5, jitter=0.2, rotate=15, blur=1.0, seed=3)
+    windows, report = read_webfaces_faces(ann, (20, 20), image_dir=tmp_path, augmentation=augment)
+    assert windows.shape == (10, 20, 20) and report.used == 10
+    assert all(not np.array_equal(windows[0], w) for w in windows[1:5])  # each copy drawn afresh
+    again, _ = read_webfaces_faces(ann, (20, 20), image_dir=tmp_path, augmentation=augment)
+    assert np.array_equal(again, windows)
+    # a box at the window's own size, shrunk by the jitter, is widened back instead of failing
+    small = tmp_path / "small.txt"
+    eye_distance = 20 / 2.75 + 0.3  # a 20.8 px box
+    small.write_text(f"a.jpg 60 60 {60 + eye_distance} 60 64 66 64 70\n")
+    tight, _ = read_webfaces_faces(small, (20, 20), image_dir=tmp_path,
+                                   augmentation=FaceAugmentation(copies=20, jitter=0.3, seed=0))
+    assert tight.shape == (20, 20, 20)
+    with pytest.raises(ValueError, match="copies must be at least 1"):
+        FaceAugmentation(copies=0)
 
 def test_matching_rule():
     face = np.array([[[40, 40], [60, 40], [50, 50], [50, 60]]], dtype=float)  # eye distance 20
