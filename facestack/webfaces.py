@@ -95,3 +95,47 @@ def read_webfaces_faces(annotation_file: str | os.PathLike, window_size: tuple[i
     image_dir = Path(image_dir) if image_dir is not None else annotation_file.parent / "images"
     return read_landmark_faces(read_webfaces_annotations(annotation_file), image_dir, window_size, framing,
                                min_eye_distance, source=str(annotation_file), augmentation=augmentation)
+
+
+def face_free_photo(gray: np.ndarray, marks_of_faces: np.ndarray, framing: LandmarkFraming = WEBFACES_FRAMING,
+                    margin: float = 1.6, seed: int = 0) -> np.ndarray:
+    """A WebFaces photo with every annotated face hidden, for mining negatives from real photos.
+
+    Each face's box (``framing`` from its eyes, grown ``margin`` times about its centre to
+    cover hair and chin) is filled with smoothed noise of the box's own mean and standard
+    deviation: no face remains, and the fill has no structure a cascade could take for one,
+    so the windows a miner draws from it are the photo's real non-face content (bodies,
+    clothes, text, scenery: what false detections in such photos are made of).
+
+    Args:
+        gray: ``(H, W)`` uint8 photo.
+        marks_of_faces: ``(K, P, 2)`` points per face, the two eyes first (``read_webfaces_annotations``).
+        framing: box from the eye points.
+        margin: box growth factor (>= 1).
+        seed: random seed of the noise.
+
+    Returns:
+        ``(H, W)`` uint8, a copy.
+    """
+    from PIL import Image, ImageFilter
+
+    if margin < 1:
+        raise ValueError(f"margin must be at least 1, got {margin}")
+    rng = np.random.default_rng(seed)
+    out = np.array(gray, dtype=np.uint8, copy=True)
+    height, width = out.shape
+    for marks in np.asarray(marks_of_faces, dtype=np.float64):
+        if np.hypot(*(marks[1] - marks[0])) > 0:
+            x, y, w, h = framing.box(marks[0], marks[1])
+        else:  # no eye distance: the landmarks' own extent, at least 8 px
+            (x0, y0), (x1, y1) = marks.min(axis=0), marks.max(axis=0)
+            x, y, w, h = x0, y0, max(x1 - x0, 8.0), max(y1 - y0, 8.0)
+        cx, cy, w, h = x + w / 2, y + h / 2, w * margin, h * margin
+        left, top = max(int(np.floor(cx - w / 2)), 0), max(int(np.floor(cy - h / 2)), 0)
+        right, bottom = min(int(np.ceil(cx + w / 2)), width), min(int(np.ceil(cy + h / 2)), height)
+        if right <= left or bottom <= top:
+            continue
+        region = out[top:bottom, left:right].astype(np.float64)
+        noise = rng.normal(region.mean(), region.std() + 1.0, region.shape).clip(0, 255).astype(np.uint8)
+        out[top:bottom, left:right] = np.asarray(Image.fromarray(noise).filter(ImageFilter.GaussianBlur(1.0)))
+    return out
