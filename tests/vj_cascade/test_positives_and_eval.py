@@ -154,3 +154,32 @@ def test_compare_at_reference_uses_the_references_rates():
     assert [r["false_per_image"] for r in rows] == [0.4, 0.2]
     assert rows[0]["recall"]["ref"] == 0.8 and abs(rows[0]["recall"]["ours"] - 0.87) < 1e-12
     assert abs(rows[1]["recall"]["ours"] - (0.75 + (0.85 - 0.75) * (0.2 - 0.15) / (0.3 - 0.15))) < 1e-12
+
+
+def test_face_free_photo_hides_each_face_box_and_keeps_the_rest(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from facestack.webfaces import WEBFACES_FRAMING, face_free_photo
+
+    rng = np.random.default_rng(4)
+    photo = rng.integers(0, 256, (240, 320), dtype=np.uint8)
+    faces = np.array([[[150, 90], [180, 90], [165, 105], [165, 118]]], float)  # a 124 px box once grown
+    hidden = face_free_photo(photo, faces, margin=1.5, seed=1)
+    x, y, w, h = WEBFACES_FRAMING.box(faces[0, 0], faces[0, 1])
+    cx, cy = int(x + w / 2), int(y + h / 2)
+    assert not np.array_equal(hidden[cy - 5:cy + 5, cx - 5:cx + 5], photo[cy - 5:cy + 5, cx - 5:cx + 5])
+    assert np.array_equal(hidden[:, :60], photo[:, :60]) and np.array_equal(hidden[-40:], photo[-40:])
+    assert np.array_equal(face_free_photo(photo, faces, margin=1.5, seed=1), hidden)
+    with pytest.raises(ValueError, match="margin must be at least 1"):
+        face_free_photo(photo, faces, margin=0.5)
+    # the script writes the photos and an opencv-style bg list of them
+    (tmp_path / "images").mkdir()
+    Image.fromarray(photo).save(tmp_path / "images" / "a.jpg")
+    (tmp_path / "gt.txt").write_text("a.jpg 150 90 180 90 165 105 165 118\n")
+    script = Path(__file__).resolve().parents[2] / "experiments" / "webfaces_backgrounds.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path / "gt.txt"), "--out", str(tmp_path / "bg")], check=True,
+                   capture_output=True)
+    listed = (tmp_path / "bg" / "bg.txt").read_text().split()
+    assert listed == [str((tmp_path / "bg" / "a.png").resolve())]
