@@ -4,7 +4,9 @@
         .venv/lib/python3.11/site-packages/cv2/data/haarcascade_frontalface_default.xml
 
 For each cascade (``default`` is the one vj ships) over the 1,000 WebFaces photos at
-scale 1.1 (``--data`` or ``$FACESTACK_DATA`` holds ``webfaces/``):
+scale 1.1 (``--data`` or ``$FACESTACK_DATA`` holds ``webfaces/``; ``--annotations FILE``
+takes any WebFaces-format file instead, such as a part of ``webfaces-train/`` for
+choosing settings, with its photos in ``images/`` beside it):
 
 1. Every annotated face that min_neighbors 3 misses is put in one class: *raw only*
    (a raw window, before grouping, matches it: grouping lost it), *no window* (no raw
@@ -108,11 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cascades", nargs="+", help="cascade XML files; 'default' is vj's shipped cascade")
     parser.add_argument("--data", default=None,
                         help="folder holding webfaces/ (default $FACESTACK_DATA or ../shared/data)")
+    parser.add_argument("--annotations", default=None, metavar="FILE",
+                        help="a WebFaces-format ground-truth file to use instead (photos in images/ beside it)")
     args = parser.parse_args(argv)
-    webfaces = Path(args.data) / "webfaces" if args.data else default_webfaces_dir()
-    annotation_file = webfaces / "WebFaces_GroundThruth.txt"
+    if args.annotations:
+        annotation_file = Path(args.annotations)
+        webfaces = annotation_file.parent
+    else:
+        webfaces = Path(args.data) / "webfaces" if args.data else default_webfaces_dir()
+        annotation_file = webfaces / "WebFaces_GroundThruth.txt"
     if not annotation_file.is_file():
-        print(f"no WebFaces annotations at {annotation_file}: pass --data", file=sys.stderr)
+        print(f"no WebFaces annotations at {annotation_file}: pass --data or --annotations", file=sys.stderr)
         return 2
     annotations = read_webfaces_annotations(annotation_file)
     names = sorted(annotations)

@@ -22,6 +22,18 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys):
     assert "no WebFaces annotations" in capsys.readouterr().err
 
 
+def test_annotations_option_reads_any_webfaces_format_file(tmp_path, capsys):
+    from PIL import Image
+
+    assert webfaces_misses.main(["default", "--annotations", str(tmp_path / "missing.txt")]) == 2
+    assert "no WebFaces annotations at" in capsys.readouterr().err
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.full((80, 100), 120, np.uint8)).save(tmp_path / "images" / "a.jpg")
+    (tmp_path / "gt.txt").write_text("a.jpg 30 30 50 30 40 40 40 48\n")
+    assert webfaces_misses.main(["default", "--annotations", str(tmp_path / "gt.txt")]) == 0
+    assert "1 faces" in capsys.readouterr().out  # the one face of the file given, missed on a flat photo
+
+
 def test_both_analyses_on_a_few_real_photos(shared_data):
     import vj
     from vj.detect import prepare_cascade
