@@ -7,6 +7,7 @@ Every annotated face of every photo in the annotation file is hidden by
 ``facestack.webfaces.face_free_photo``; the photos are written as grey PNG files to
 ``--out`` with a ``bg.txt`` list (absolute paths, as ``opencv_traincascade -bg`` reads).
 Use ``webfaces-train/`` (or a part of it) only: ``webfaces/`` is for the final evaluation.
+Errors are one line (``--debug`` for the traceback), as in every facestack command.
 """
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from facestack.cli import run_command
 from facestack.webfaces import face_free_photo, read_webfaces_annotations
+from vj.cli import float_in
 from vj.positives import read_gray
 
 
@@ -24,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("annotations", type=Path, help="WebFaces_GroundThruth.txt (photos in images/ beside it)")
     p.add_argument("--out", type=Path, required=True, help="folder for the face-free photos and bg.txt")
-    p.add_argument("--margin", type=float, default=1.6, help="face box growth before hiding it (default 1.6)")
+    p.add_argument("--margin", type=float_in(1, 10), default=1.6,
+                   help="face box growth before hiding it, 1 to 10 (default 1.6)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     faces = read_webfaces_annotations(args.annotations)
@@ -48,4 +52,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("python experiments/webfaces_backgrounds.py", main))

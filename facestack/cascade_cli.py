@@ -73,7 +73,7 @@ def _webfaces_faces(annotations: str, args: argparse.Namespace, window: tuple[in
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``facestack train-cascade``; returns the exit status."""
     args = build_parser().parse_args(argv)
-    return cli_train.run(args, data_set_sources(args))
+    return cli_train.run(args, data_set_sources(args), prog=PROG)
 
 
 if __name__ == "__main__":

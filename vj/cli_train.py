@@ -317,28 +317,29 @@ def _time_left(seconds: float | None) -> str:
     return f"about {_duration(seconds)} left"
 
 
-def run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource] = ()) -> int:
+def run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource] = (), prog: str = "vj train") -> int:
     """Execute ``vj train`` with the parsed ``args`` (and an application's extra positive sources);
     returns the exit status: 0 done, 1 failed, 2 usage error (checked before any work), 130 interrupted
-    (the cascade file then holds the finished stages and the same command resumes)."""
-    return guarded("vj train", lambda parsed: _run(parsed, extra_sources), args)
+    (the cascade file then holds the finished stages and the same command resumes). ``prog`` starts
+    every error line (an application's own command passes its name)."""
+    return guarded(prog, lambda parsed: _run(parsed, extra_sources, prog), args)
 
 
-def _run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource]) -> int:
+def _run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource], prog: str) -> int:
     from .cascade_train import (CascadeTrainingConfig, OutputExistsError, ResumeMismatchError, SidecarError,
                                 TooFewPositivesError, train_cascade)
 
     if len(args.window) not in (1, 2):
-        print("vj train: --window takes one side or a width and a height", file=sys.stderr)
+        print(f"{prog}: --window takes one side or a width and a height", file=sys.stderr)
         return EXIT_USAGE
     window = (args.width or args.window[0], args.height or args.window[-1])
     if args.neg is None and not args.bg:
-        print("vj train: no negatives: give --neg DIR and / or --bg FILE", file=sys.stderr)
+        print(f"{prog}: no negatives: give --neg DIR and / or --bg FILE", file=sys.stderr)
         return EXIT_USAGE
     boost = BT_NAMES[args.bt] if args.bt else args.boost
     feature_type = getattr(args, "feature_type", "HAAR")
     if feature_type == "LBP" and args.features != "BASIC":
-        print(f"vj train: --mode {args.features} chooses Haar features; LBP training has one feature pool "
+        print(f"{prog}: --mode {args.features} chooses Haar features; LBP training has one feature pool "
               "(drop --mode, or use --feature-type HAAR)", file=sys.stderr)
         return EXIT_USAGE
     target = args.target_fpr
@@ -363,7 +364,7 @@ def _run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource]) -> i
             reuse_negatives=bool(getattr(args, "reuse_negatives", False)))
         _check_memory_budget(config, args.memory_budget)
     except (OSError, ValueError) as exc:
-        print(f"vj train: {describe(exc)}", file=sys.stderr)
+        print(f"{prog}: {describe(exc)}", file=sys.stderr)
         return EXIT_USAGE
     max_pixels = getattr(args, "max_pixels", DEFAULT_MAX_PIXELS)
     try:
@@ -373,7 +374,7 @@ def _run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource]) -> i
         if not backgrounds:
             raise ValueError("no usable background image in --neg / --bg")
     except (OSError, ValueError) as exc:
-        print(f"vj train: {describe(exc)}", file=sys.stderr)
+        print(f"{prog}: {describe(exc)}", file=sys.stderr)
         return EXIT_USAGE
     print(f"{len(positives)} positives, window {window[0]}x{window[1]}, writing {args.out}", flush=True)
     start = time.perf_counter()
@@ -404,13 +405,13 @@ def _run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource]) -> i
         if getattr(args, "debug", False):
             raise
         kept = f"{out} holds the {saved['stages']} finished stages" if saved["stages"] else "no stage was finished"
-        print(f"vj train: interrupted; {kept}: run the same command again to resume", file=sys.stderr)
+        print(f"{prog}: interrupted; {kept}: run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OutputExistsError as exc:
-        print(f"vj train: {describe(exc)}", file=sys.stderr)
+        print(f"{prog}: {describe(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except (TooFewPositivesError, ResumeMismatchError, SidecarError, ValueError, OSError) as exc:
-        print(f"vj train: {describe(exc)}", file=sys.stderr)
+        print(f"{prog}: {describe(exc)}", file=sys.stderr)
         return EXIT_FAILURE
     print(f"wrote {args.out}: {result.cascade.num_stages} stages, {result.cascade.num_weak} weak classifiers")
     return 0

@@ -339,6 +339,9 @@ class FaceAugmentation:
     def __post_init__(self) -> None:
         if self.copies < 1:
             raise ValueError(f"copies must be at least 1, got {self.copies}")
+        for name in ("jitter", "grow", "rotate", "blur"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
 
 
 def _augmented_window(gray: np.ndarray, box: np.ndarray, window_size: tuple[int, int],

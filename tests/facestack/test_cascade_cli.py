@@ -53,3 +53,9 @@ def test_webfaces_copies_cut_each_face_k_times_with_the_jitter_options(tmp_path)
     assert copies.shape == (4, 20, 20) and len({c.tobytes() for c in copies}) == 4
     with pytest.raises(SystemExit):
         build_parser().parse_args(base + ["--webfaces-copies", "0"])
+
+
+def test_errors_name_facestack_train_cascade_not_vj_train(tmp_path, capsys):
+    status = main(["--pos-webfaces", str(tmp_path / "missing.txt"), "--neg", str(tmp_path), "--out", "x.xml"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("facestack train-cascade: ") and "missing.txt" in err

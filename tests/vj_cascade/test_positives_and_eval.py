@@ -98,6 +98,8 @@ def test_webfaces_copies_are_augmented_reproducible_and_never_below_the_window(t
     assert tight.shape == (20, 20, 20)
     with pytest.raises(ValueError, match="copies must be at least 1"):
         FaceAugmentation(copies=0)
+    with pytest.raises(ValueError, match="jitter must be at least 0"):
+        FaceAugmentation(jitter=-0.1)
 
 def test_matching_rule():
     face = np.array([[[40, 40], [60, 40], [50, 50], [50, 60]]], dtype=float)  # eye distance 20
@@ -183,3 +185,7 @@ def test_face_free_photo_hides_each_face_box_and_keeps_the_rest(tmp_path):
                    capture_output=True)
     listed = (tmp_path / "bg" / "bg.txt").read_text().split()
     assert listed == [str((tmp_path / "bg" / "a.png").resolve())]
+    for bad, message in ((["--margin", "0.5"], "must be in [1, 10]"), (["--out", str(tmp_path / "gt.txt" / "x")], "Not a directory")):
+        run = subprocess.run([sys.executable, str(script), str(tmp_path / "gt.txt"), "--out", str(tmp_path / "bg2"), *bad],
+                             capture_output=True, text=True)
+        assert run.returncode in (1, 2) and message in run.stderr and "Traceback" not in run.stderr
