@@ -1,7 +1,7 @@
 """The ``vj`` command line: one argparse subcommand per module.
 
 Each subcommand lives in its own module (``vj/cli_detect.py`` for ``vj detect``, and
-``vj/cli_train.py`` for ``vj train``), which defines
+``vj/cli_train.py`` for ``vj train``, ``vj/cli_report.py`` for ``vj report``), which defines
 ``register(subparsers)``: it adds its parser and sets ``func`` (called with the
 parsed arguments, returning the exit status). A module listed in
 ``SUBCOMMAND_MODULES`` that is not installed is skipped.
@@ -22,7 +22,7 @@ import sys
 import threading
 from typing import Callable
 
-SUBCOMMAND_MODULES = ("vj.cli_detect", "vj.cli_train")
+SUBCOMMAND_MODULES = ("vj.cli_detect", "vj.cli_train", "vj.cli_report")
 
 #: Exit statuses: a failure, a usage error, and Ctrl-C (128 + SIGINT, as shells report it).
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
