@@ -1,11 +1,11 @@
 """How fast the negative miner evaluates background windows, as cascade training uses it.
 
-Mines with the shipped cascade (``vj/data/haarcascades/frontalface_vj.xml``, 26 stages)
-cut after a few stage counts, from the ``backgrounds/`` photographs, with the trainer's
+Mines with the shipped cascade (``vj/data/haarcascades/frontalface_vj.xml``, 23 stages;
+``--cascade`` for another) cut after a few stage counts, from the ``backgrounds/`` photographs, with the trainer's
 own ``vj.mining.NegativeMiner`` and a seeded random source, and prints for each cut the
 windows evaluated per second, the share the cascade accepts, and the negatives found per
 second. Late stages of a training spend most of their time here: a negative costs
-``1 / acceptance`` windows, about 200,000 for the shipped cascade's last stage. The
+``1 / acceptance`` windows, hundreds of thousands for the shipped cascade's last stage. The
 reference, in the same run: OpenCV 4's ``detectMultiScale`` (``cv2``, the ``ref`` extra)
 scanning some of the same backgrounds with the same cut cascade at scale 1.1 and
 min_neighbors 0, in windows of its scan grid per second (a scan skips the next window
@@ -15,7 +15,9 @@ random windows get neither, so the ratio is a hard one for the miner). Issue
 trainer's sidecar has the per-stage mining seconds. The same command run from an older
 checkout (a git worktree) gives the before / after figures in docs/performance.md.
 
-    python benchmarks/mining_rate.py                       # cuts after 5, 15 and 25 stages
+    python benchmarks/mining_rate.py                       # cuts after 5, 15 and 23 stages
+    git show 68da348:vj/data/haarcascades/frontalface_vj.xml > /tmp/frontalface_26.xml
+    python benchmarks/mining_rate.py --cascade /tmp/frontalface_26.xml --stages 5 15 25   # docs/performance.md's
     python benchmarks/mining_rate.py --stages 10 20 --negatives 200
 """
 from __future__ import annotations
@@ -31,7 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=None,
                    help="shared data folder (default: $FACESTACK_DATA or ../shared/data)")
-    p.add_argument("--stages", type=int, nargs="+", default=[5, 15, 25], help="stage counts to cut the cascade at")
+    p.add_argument("--cascade", type=Path, default=None,
+                   help="cascade XML to mine with (default: vj's shipped frontalface_vj.xml)")
+    p.add_argument("--stages", type=int, nargs="+", default=[5, 15, 23], help="stage counts to cut the cascade at")
     p.add_argument("--negatives", type=int, default=300, help="negatives to mine at each cut")
     p.add_argument("--backgrounds", type=int, default=400, help="background images to read (the first N, sorted)")
     p.add_argument("--opencv-images", type=int, default=100,
@@ -96,13 +100,16 @@ def main() -> int:
     if args.negatives < 1 or args.backgrounds < 1 or args.opencv_images < 0 or any(s < 1 for s in args.stages):
         raise SystemExit("mining_rate: --negatives, --backgrounds and --stages must be >= 1, --opencv-images >= 0")
     folder = data_dir(args.data)
+    try:
+        cascade = vj.load_cascade(args.cascade)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"mining_rate: --cascade {args.cascade}: {error}") from None
     backgrounds = [read_gray(path) for path in image_files(folder / "backgrounds")[: args.backgrounds]]
-    cascade = vj.load_cascade()
     miner = NegativeMiner(backgrounds, cascade.window_size)
     for warm in (1, 12):  # compile (or load) the serial and the parallel kernels outside the timings
         miner.mine(dataclasses.replace(cascade, stages=cascade.stages[:warm]), 10, np.random.default_rng(0))
-    print(f"{len(backgrounds)} backgrounds from {folder / 'backgrounds'}, shipped cascade "
-          f"({len(cascade.stages)} stages), {args.negatives} negatives per cut, {args.threads} threads")
+    print(f"{len(backgrounds)} backgrounds from {folder / 'backgrounds'}, "
+          f"{'shipped cascade' if args.cascade is None else args.cascade} ({len(cascade.stages)} stages), {args.negatives} negatives per cut, {args.threads} threads")
     for stages in args.stages:
         cut = dataclasses.replace(cascade, stages=cascade.stages[: min(stages, len(cascade.stages))])
         result = miner.mine(cut, args.negatives, np.random.default_rng(stages))
