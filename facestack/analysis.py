@@ -26,7 +26,7 @@ from .framing import SHIPPED_CASCADE_FRAMING, FaceFraming
 from .pipeline import FaceClassifier, face_batch
 
 #: Detector settings of ``analyze`` and of ``facestack classify`` on still images. A still is
-#: searched down to the cascade's own window (``min_size`` None: 24 px for the shipped one),
+#: searched down to the cascade's own window (``min_size`` None: 20 px for the shipped one),
 #: because most faces of web and group photos are smaller than 60 px and the labels hold up
 #: that small (docs/model_card.md, "Small faces").
 DETECTOR_DEFAULTS = {"scale_factor": 1.2, "min_neighbors": 5, "min_size": None}

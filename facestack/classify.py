@@ -9,7 +9,7 @@
 
 For each image or video (a file read with PyAV, or a camera device path such as /dev/video0)
 it finds faces with a vj cascade (``--cascade``, default vj's shipped one; the real-time
-settings scale factor 1.2 and 5 neighbours; boxes down to the cascade's 24 px window in an image,
+settings scale factor 1.2 and 5 neighbours; boxes down to the cascade's 20 px window in an image,
 of 60 px or more in a video or camera, where speed counts), crops each face framed as the
 UTKFace chips the network learnt from (:mod:`facestack.framing`), prepares the crops as
 training did and classifies all faces of a frame in one forward pass
@@ -309,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-neighbors", type=int, default=5, help="detector grouping threshold (default 5)")
     p.add_argument("--min-size", type=int, default=None,
                    help=f"smallest face box side in pixels (default: images down to the cascade's window, "
-                        f"24 px for the shipped one; videos and cameras {VIDEO_MIN_SIZE})")
+                        f"20 px for the shipped one; videos and cameras {VIDEO_MIN_SIZE})")
     p.add_argument("--every", type=int, default=1, help="classify every Nth video frame (default 1: all)")
     p.add_argument("--max-frames", type=int, help="stop a video or camera after this many frames")
     p.add_argument("--threads", type=int, default=1,

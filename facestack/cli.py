@@ -190,7 +190,7 @@ def _evaluate(argv: list[str]) -> int:
                    help="find each chip's face with the shipped cascade and classify the re-framed box, "
                         "as a photo's faces are (facestack.evaluate_framed)")
     p.add_argument("--face-size", type=float, metavar="PX",
-                   help="--through-detector: shrink each chip so its face is about PX pixels wide (at least 24)")
+                   help="--through-detector: shrink each chip so its face is about PX pixels wide (at least 20)")
     p.add_argument("--limit", type=int, metavar="N", help="score only the split's first N faces (quick checks)")
     p.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     args = p.parse_args(argv)

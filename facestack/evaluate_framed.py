@@ -31,8 +31,8 @@ from .evaluate import score
 from .framing import MEASURE_PAD, SHIPPED_CASCADE_FRAMING, FaceFraming
 from .pipeline import FaceClassifier, face_batch
 
-#: The smallest face size a chip is shrunk to: the shipped cascade's 24 px window.
-MIN_FACE_SIZE = 24
+#: The smallest face size a chip is shrunk to: the shipped cascade's 20 px window.
+MIN_FACE_SIZE = 20
 
 
 def shrink_chip(chip: np.ndarray, face_size: float, framing: FaceFraming = SHIPPED_CASCADE_FRAMING) -> np.ndarray:

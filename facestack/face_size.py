@@ -21,7 +21,7 @@ from typing import Any
 
 from .cli import Parser
 
-DEFAULT_SIZES = (24, 32, 40, 48, 64, 96)
+DEFAULT_SIZES = (20, 24, 32, 40, 48, 64, 96)
 
 
 def sweep_face_sizes(classifier: Any, data_dir: str, sizes: tuple[float, ...], split: str = "val",

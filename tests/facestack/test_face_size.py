@@ -22,7 +22,7 @@ def test_a_chip_is_shrunk_so_its_face_box_has_the_asked_side_and_never_enlarged(
     assert small.dtype == np.uint8
     assert small.shape == (round(200 * factor), round(180 * factor))
     assert shrink_chip(chip, 10_000) is chip
-    with pytest.raises(ValueError, match="at least 24"):
+    with pytest.raises(ValueError, match="at least 20"):
         shrink_chip(chip, MIN_FACE_SIZE - 1)
 
 

@@ -94,7 +94,7 @@ def test_photo_with_several_faces(webfaces, run_dir, tmp_path, capsys):
     assert dc.main([str(photo), "--model", str(run_dir), "--out", str(out)]) == 0
     record = json.loads(out.with_suffix(".json").read_text())
     gray = np.asarray(Image.open(photo).convert("L"))
-    boxes, _ = vj.detect_multi_scale(gray, vj.load_cascade(None), 1.2, 5)  # an image: down to the 24 px window
+    boxes, _ = vj.detect_multi_scale(gray, vj.load_cascade(None), 1.2, 5)  # an image: down to the 20 px window
     assert len(boxes) >= 2
     assert [f["box"] for f in record["faces"]] == boxes.tolist()
     assert record["detector"] == {"scale_factor": 1.2, "min_neighbors": 5, "min_size": None}
