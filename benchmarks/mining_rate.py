@@ -1,8 +1,8 @@
 """How fast the negative miner evaluates background windows, as cascade training uses it.
 
 Mines with the shipped cascade (``vj/data/haarcascades/frontalface_vj.xml``, 23 stages;
-``--cascade`` for another) cut after a few stage counts, from the ``backgrounds/`` photographs, with the trainer's
-own ``vj.mining.NegativeMiner`` and a seeded random source, and prints for each cut the
+``--cascade`` for another) cut after a few stage counts, from the ``backgrounds/``
+photographs, with the trainer's own ``vj.mining.NegativeMiner`` and a seeded random source, and prints for each cut the
 windows evaluated per second, the share the cascade accepts, and the negatives found per
 second. Late stages of a training spend most of their time here: a negative costs
 ``1 / acceptance`` windows, hundreds of thousands for the shipped cascade's last stage. The
@@ -108,8 +108,9 @@ def main() -> int:
     miner = NegativeMiner(backgrounds, cascade.window_size)
     for warm in (1, 12):  # compile (or load) the serial and the parallel kernels outside the timings
         miner.mine(dataclasses.replace(cascade, stages=cascade.stages[:warm]), 10, np.random.default_rng(0))
-    print(f"{len(backgrounds)} backgrounds from {folder / 'backgrounds'}, "
-          f"{'shipped cascade' if args.cascade is None else args.cascade} ({len(cascade.stages)} stages), {args.negatives} negatives per cut, {args.threads} threads")
+    name = "shipped cascade" if args.cascade is None else args.cascade
+    print(f"{len(backgrounds)} backgrounds from {folder / 'backgrounds'}, {name} ({len(cascade.stages)} stages), "
+          f"{args.negatives} negatives per cut, {args.threads} threads")
     for stages in args.stages:
         cut = dataclasses.replace(cascade, stages=cascade.stages[: min(stages, len(cascade.stages))])
         result = miner.mine(cut, args.negatives, np.random.default_rng(stages))
