@@ -122,6 +122,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory-budget", type=float_in(0, 1e6, low_open=True), default=None, metavar="GB",
                    help="refuse to start when a stage's training set would need more than this many GB")
     p.add_argument("--num-neg", type=int_at_least(1), default=2000, help="negatives mined per stage (default 2000)")
+    p.add_argument("--hit-rate-per-source", action="store_true",
+                   help="hold --min-hit-rate on each positive source (folder or file) of a stage apart, not only "
+                   "on all of them, so a small, hard source is not the one each stage gives up "
+                   "(not in opencv_traincascade)")
     p.add_argument("--num-pos", type=int_at_least(1), default=2000,
                    help="most positives per stage (default 2000): the first of the shuffled positives that the "
                    "cascade still accepts, so this bounds how many different faces training sees")
@@ -182,8 +186,13 @@ def folder_sources(args: argparse.Namespace) -> list[PositiveSource]:
 
 
 def _load_positives(args: argparse.Namespace, window: tuple[int, int],
-                    extra_sources: Sequence[PositiveSource] = ()) -> np.ndarray:
-    """Every positive window, mirrored if asked, in one seeded random order: ``(N, h, w)`` uint8."""
+                    extra_sources: Sequence[PositiveSource] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Every positive window, mirrored if asked, in one seeded random order.
+
+    Returns:
+        ``(windows, sources)``: ``(N, h, w)`` uint8 and ``(N,)`` int64, the index of the
+        source (``.vec`` / info file, then folder or data set, in that order) of each window.
+    """
     from .positives import mirrored
 
     sources = folder_sources(args) + list(extra_sources)
@@ -198,10 +207,11 @@ def _load_positives(args: argparse.Namespace, window: tuple[int, int],
                 print(f"  skipped {label}: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
         parts.append(windows)
     positives = np.concatenate(parts)
+    sources = np.concatenate([np.full(len(part), index, np.int64) for index, part in enumerate(parts)])
     if args.mirror:
-        positives = mirrored(positives)
+        positives, sources = mirrored(positives), np.concatenate([sources, sources])
     order = np.random.default_rng(args.seed).permutation(len(positives))
-    return np.ascontiguousarray(positives[order])
+    return np.ascontiguousarray(positives[order]), sources[order]
 
 
 def _sample_file_positives(args: argparse.Namespace, window: tuple[int, int]) -> list[np.ndarray]:
@@ -361,14 +371,15 @@ def _run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource], prog
             max_weak_per_stage=args.max_weak, feature_set=args.features, feature_fraction=args.feature_fraction,
             boost_type=boost, weight_trim_rate=args.weight_trim_rate, max_mining_windows=args.max_mining_windows,
             seed=args.seed, feature_type=feature_type, max_depth=getattr(args, "max_depth", 1),
-            reuse_negatives=bool(getattr(args, "reuse_negatives", False)))
+            reuse_negatives=bool(getattr(args, "reuse_negatives", False)),
+            hit_rate_per_source=bool(getattr(args, "hit_rate_per_source", False)))
         _check_memory_budget(config, args.memory_budget)
     except (OSError, ValueError) as exc:
         print(f"{prog}: {describe(exc)}", file=sys.stderr)
         return EXIT_USAGE
     max_pixels = getattr(args, "max_pixels", DEFAULT_MAX_PIXELS)
     try:
-        positives = _load_positives(args, window, extra_sources)
+        positives, positive_sources = _load_positives(args, window, extra_sources)
         backgrounds = ((_load_backgrounds(args.neg, window, max_pixels) if args.neg else [])
                        + _load_bg_lists(args.bg, window, max_pixels))
         if not backgrounds:
@@ -400,7 +411,8 @@ def _run(args: argparse.Namespace, extra_sources: Sequence[PositiveSource], prog
                   f"{_duration(info['training_seconds'])}, resumed sessions included)", flush=True)
 
     try:
-        result = train_cascade(positives, backgrounds, config, out, progress, overwrite=overwrite)
+        result = train_cascade(positives, backgrounds, config, out, progress, overwrite=overwrite,
+                               positive_sources=positive_sources)
     except KeyboardInterrupt:
         if getattr(args, "debug", False):
             raise

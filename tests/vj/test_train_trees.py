@@ -369,7 +369,8 @@ def test_fingerprint_of_depth_one_is_that_of_sidecars_from_before_the_option():
     config = CascadeTrainingConfig(window_size=(12, 12))
     positives, backgrounds = np.zeros((3, 12, 12), np.uint8), [np.zeros((20, 20), np.uint8)]
     old = {k: v for k, v in asdict(config).items()
-           if k not in STOPPING_SETTINGS and k not in ("max_depth", "feature_type", "reuse_negatives")}
+           if k not in STOPPING_SETTINGS
+           and k not in ("max_depth", "feature_type", "reuse_negatives", "hit_rate_per_source")}
     digest = hashlib.sha256(json.dumps(old, sort_keys=True).encode())
     digest.update(positives.tobytes())
     digest.update(np.asarray(backgrounds[0].shape).tobytes())
@@ -379,6 +380,8 @@ def test_fingerprint_of_depth_one_is_that_of_sidecars_from_before_the_option():
     assert _fingerprint(deeper, positives, backgrounds) != digest.hexdigest()
     reusing = CascadeTrainingConfig(window_size=(12, 12), reuse_negatives=True)
     assert _fingerprint(reusing, positives, backgrounds) != digest.hexdigest()
+    per_source = CascadeTrainingConfig(window_size=(12, 12), hit_rate_per_source=True)
+    assert _fingerprint(per_source, positives, backgrounds, np.zeros(3, np.int64)) != digest.hexdigest()
     with pytest.raises(ValueError, match="max_depth"):
         CascadeTrainingConfig(max_depth=0)
 
