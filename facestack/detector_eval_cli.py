@@ -7,7 +7,9 @@
 For each cascade (``default`` is the one shipped with vj) it prints recall and
 unmatched detections per photo at the operating ``--min-neighbors`` and writes the
 curve over a sweep of ``min_neighbors`` (see :mod:`facestack.detector_eval` for the
-matching rule). It was ``vj eval`` before the WebFaces format moved out of vj.
+matching rule). An existing ``--json`` or ``--plot`` file is refused before any detection
+unless ``--overwrite`` is given, as in ``facestack evaluate``. It was ``vj eval`` before the
+WebFaces format moved out of vj.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int_at_least(1), default=None, help="evaluate the first N photos only")
     p.add_argument("--plot", default=None, help="write the curve to this image file")
     p.add_argument("--json", default=None, help="write the figures to this JSON file")
+    p.add_argument("--overwrite", action="store_true", help="replace existing --json / --plot files")
     p.add_argument("--reference", default=None, metavar="CASCADE",
                    help="one of the --cascade files: print every cascade's recall at its unmatched detections "
                         "per photo, at each --at min_neighbors")
@@ -57,9 +60,10 @@ def _photos(annotations: dict, image_dir: Path, names: list[str]):
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``facestack eval-detector``; returns the exit status."""
-    from vj.cli_detect import check_output_folder
     from vj.opencv_xml import load_cascade
 
+    from .cli import check_new_file
+    from .data.validate import UsageError, atomic_write_text
     from .detector_eval import compare_at_reference, evaluate_detector, plot_curves
     from .webfaces import read_webfaces_annotations
 
@@ -89,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         if max(args.at) > args.sweep_max:
             print(f"{PROG}: error: --at {max(args.at)} is beyond --sweep-max {args.sweep_max}", file=sys.stderr)
             return 2
-    try:  # the output folders before minutes of detection, not after
-        for output in (args.json, args.plot):
+    try:  # the output files before minutes of detection, not after
+        for output, option in ((args.json, "--json"), (args.plot, "--plot")):
             if output:
-                check_output_folder(Path(output).parent, "the output")
-    except OSError as exc:
+                check_new_file(Path(output), args.overwrite, option)
+    except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     sweep = range(0, args.sweep_max + 1)
@@ -121,5 +125,5 @@ def main(argv: list[str] | None = None) -> int:
         plot_curves(results, args.plot, operating_points=(args.min_neighbors,),
                     title=f"{len(names)} photos, scale {args.scale_factor}")
     if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=1))
+        atomic_write_text(json.dumps(record, indent=1), args.json)
     return 0
