@@ -14,7 +14,11 @@ Every ``vj train`` option works here (``vj train --help``); two positive sources
   by ``facestack.webfaces.WEBFACES_FRAMING``, each face once as framed; with
   ``--webfaces-copies K``, K times, each copy moved, turned and blurred at random by
   ``--jitter`` / ``--grow`` / ``--rotate`` / ``--blur`` (real-photo faces are few beside
-  UTKFace's chips, so this gives them more weight in each stage's positives). Train on
+  UTKFace's chips, so this gives them more weight in each stage's positives). With
+  ``--webfaces-framing chip`` the faces are boxed as the UTKFace positives are
+  (``facestack.cascade_data.landmark_framing_like_chip_box``: 90 % of OpenCV's side, 5 %
+  lower), so that every positive has one framing; the default ``opencv`` keeps
+  OpenCV's box, as every cascade before the sixteenth session was trained. Train on
   ``webfaces-train/``; ``webfaces/`` is for the final evaluation only.
 """
 from __future__ import annotations
@@ -27,8 +31,8 @@ from vj import cli_train
 from vj.cli import int_at_least
 from vj.positives import FaceAugmentation, read_crop_folder
 
-from .cascade_data import UTKFACE_CHIP_BOX
-from .webfaces import read_webfaces_faces
+from .cascade_data import UTKFACE_CHIP_BOX, landmark_framing_like_chip_box
+from .webfaces import WEBFACES_FRAMING, read_webfaces_faces
 from .cli import Parser
 
 PROG = "facestack train-cascade"
@@ -45,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--webfaces-copies", type=int_at_least(1, 1000), default=None, metavar="K",
                         help="--pos-webfaces: cut each face K times, each copy with its own --jitter / --grow / "
                         "--rotate / --blur draw (default: once, not augmented)")
+    parser.add_argument("--webfaces-framing", choices=("opencv", "chip"), default="opencv",
+                        help="--pos-webfaces: box faces as OpenCV's cascade does (default) or as the UTKFace "
+                        "positives are cut (chip: tighter and lower, one framing for all positives)")
     return parser
 
 
@@ -67,7 +74,9 @@ def _webfaces_faces(annotations: str, args: argparse.Namespace, window: tuple[in
     augmentation = None if args.webfaces_copies is None else FaceAugmentation(
         copies=args.webfaces_copies, jitter=args.jitter, grow=args.grow, rotate=args.rotate, blur=args.blur,
         seed=args.seed)
-    return read_webfaces_faces(annotations, window, augmentation=augmentation)
+    framing = WEBFACES_FRAMING if args.webfaces_framing == "opencv" else \
+        landmark_framing_like_chip_box(WEBFACES_FRAMING)
+    return read_webfaces_faces(annotations, window, framing=framing, augmentation=augmentation)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,3 +22,24 @@ UTKFACE_OPENCV_BOX = (-4 / 200, -21 / 200, 206 / 200, 206 / 200)
 #: rows, an artefact boosting picks at once (features on the top two rows with
 #: threshold ~0 rejected 75 % of hard negatives with one stump).
 UTKFACE_CHIP_BOX = (6 / 200, 0.0, 186 / 200, 186 / 200)
+
+
+def landmark_framing_like_chip_box(opencv_framing: "LandmarkFraming") -> "LandmarkFraming":
+    """``opencv_framing`` moved and shrunk as ``UTKFACE_CHIP_BOX`` is against ``UTKFACE_OPENCV_BOX``.
+
+    ``opencv_framing`` boxes a face from its eyes as OpenCV's frontal-face cascade does
+    (``facestack.webfaces.WEBFACES_FRAMING``); the UTKFace positives are cut tighter and lower
+    (90 % of that side, its centre 5 % of the side lower). This gives real-photo faces the
+    UTKFace positives' framing, so that a cascade trained on both sees one framing, not two.
+    """
+    from vj.positives import LandmarkFraming
+
+    ox, oy, ow, oh = UTKFACE_OPENCV_BOX
+    cx, cy, cw, ch = UTKFACE_CHIP_BOX
+    scale = cw / ow  # the chips are square and so are both boxes: one ratio
+    right = ((cx + cw / 2) - (ox + ow / 2)) / ow  # centre shift, in OpenCV box sides
+    down = ((cy + ch / 2) - (oy + oh / 2)) / oh
+    side = opencv_framing.width_per_eye_distance
+    return LandmarkFraming(width_per_eye_distance=side * scale,
+                           centre_along=opencv_framing.centre_along + right * side,
+                           centre_across=opencv_framing.centre_across + down * side)

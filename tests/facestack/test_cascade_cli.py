@@ -59,3 +59,48 @@ def test_errors_name_facestack_train_cascade_not_vj_train(tmp_path, capsys):
     status = main(["--pos-webfaces", str(tmp_path / "missing.txt"), "--neg", str(tmp_path), "--out", "x.xml"])
     err = capsys.readouterr().err
     assert status == 2 and err.startswith("facestack train-cascade: ") and "missing.txt" in err
+
+
+def test_chip_framing_boxes_a_face_as_the_utkface_box_cuts_a_chip():
+    from facestack.cascade_data import UTKFACE_OPENCV_BOX, landmark_framing_like_chip_box
+    from facestack.webfaces import WEBFACES_FRAMING
+
+    left, right = np.array([100.0, 80.0]), np.array([130.0, 80.0])
+    x, y, side, _ = WEBFACES_FRAMING.box(left, right)
+    chip = side / UTKFACE_OPENCV_BOX[2]  # the chip on which OpenCV's box would be this box
+    chip_x, chip_y = x - UTKFACE_OPENCV_BOX[0] * chip, y - UTKFACE_OPENCV_BOX[1] * chip
+    expected = np.array([chip_x + UTKFACE_CHIP_BOX[0] * chip, chip_y + UTKFACE_CHIP_BOX[1] * chip,
+                         UTKFACE_CHIP_BOX[2] * chip, UTKFACE_CHIP_BOX[3] * chip])
+    tight = landmark_framing_like_chip_box(WEBFACES_FRAMING)
+    assert np.allclose(tight.box(left, right), expected)
+    assert tight.width_per_eye_distance < WEBFACES_FRAMING.width_per_eye_distance  # tighter
+    assert tight.centre_across > WEBFACES_FRAMING.centre_across  # and lower
+    # the framing turns with the eye line: the tilted face's box centre is the level one's, turned
+    turn = np.radians(20)
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    middle = (left + right) / 2
+    tilted = tight.box(middle + rotation @ (left - middle), middle + rotation @ (right - middle))
+    level_centre = expected[:2] + expected[2] / 2
+    assert np.allclose(tilted[:2] + tilted[2] / 2, middle + rotation @ (level_centre - middle))
+
+
+def test_webfaces_framing_option_cuts_faces_with_the_chip_framing(tmp_path):
+    import pytest
+
+    from facestack.cascade_data import landmark_framing_like_chip_box
+    from facestack.webfaces import WEBFACES_FRAMING, read_webfaces_faces
+
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (120, 160), dtype=np.uint8)).save(tmp_path / "a.jpg")
+    ann = tmp_path / "gt.txt"
+    ann.write_text("a.jpg 50 50 80 50 65 65 65 78\n")
+    (tmp_path / "images").symlink_to(tmp_path)
+    base = ["--pos-webfaces", str(ann), "--neg", str(tmp_path), "--out", "x.xml"]
+    (_, default), = data_set_sources(build_parser().parse_args(base))
+    (_, chip), = data_set_sources(build_parser().parse_args(base + ["--webfaces-framing", "chip"]))
+    opencv_windows = read_webfaces_faces(ann, (20, 20), framing=WEBFACES_FRAMING)[0]
+    chip_windows = read_webfaces_faces(ann, (20, 20), framing=landmark_framing_like_chip_box(WEBFACES_FRAMING))[0]
+    assert np.array_equal(default((20, 20))[0], opencv_windows)  # the default is unchanged
+    assert np.array_equal(chip((20, 20))[0], chip_windows)
+    assert not np.array_equal(chip_windows, opencv_windows)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(base + ["--webfaces-framing", "tight"])
