@@ -10,7 +10,8 @@ windows that pass every stage. It is the diagnostic behind ``vj train --hit-rate
         --utkface ../shared/data/utkface/UTKFace --webfaces wf_fit/WebFaces_GroundThruth.txt wf_val/...
 
 Each source is cut as ``facestack train-cascade`` cuts it (the UTKFace chip box, the
-WebFaces framing) at the first cascade's window size.
+WebFaces framing, or with ``--webfaces-framing chip`` the UTKFace positives' framing) at the
+cascades' window size.
 """
 from __future__ import annotations
 
@@ -31,12 +32,18 @@ def retention(cascade, windows: np.ndarray) -> float:
     return float(cascade_accepts(cascade, windows).mean())
 
 
-def read_sources(utkface: list[str], webfaces: list[str], window: tuple[int, int]) -> dict[str, np.ndarray]:
-    """Label -> face windows ``(N, h, w)`` for each source, cut as ``facestack train-cascade`` cuts it."""
+def read_sources(utkface: list[str], webfaces: list[str], window: tuple[int, int],
+                 webfaces_framing: str = "opencv") -> dict[str, np.ndarray]:
+    """Label -> face windows ``(N, h, w)`` for each source, cut as ``facestack train-cascade`` cuts it.
+
+    ``webfaces_framing``: ``"opencv"`` (``WEBFACES_FRAMING``) or ``"chip"`` (the UTKFace positives' framing).
+    """
     from vj.positives import read_crop_folder
 
-    from .cascade_data import UTKFACE_CHIP_BOX
-    from .webfaces import read_webfaces_faces
+    from .cascade_data import UTKFACE_CHIP_BOX, landmark_framing_like_chip_box
+    from .webfaces import WEBFACES_FRAMING, read_webfaces_faces
+
+    framing = WEBFACES_FRAMING if webfaces_framing == "opencv" else landmark_framing_like_chip_box(WEBFACES_FRAMING)
 
     sources: dict[str, np.ndarray] = {}
     for folder in utkface:
@@ -46,7 +53,7 @@ def read_sources(utkface: list[str], webfaces: list[str], window: tuple[int, int
     for annotation_file in webfaces:
         if not Path(annotation_file).is_file():
             raise UsageError(f"--webfaces {annotation_file}: no such file")
-        sources[annotation_file] = read_webfaces_faces(annotation_file, window)[0]
+        sources[annotation_file] = read_webfaces_faces(annotation_file, window, framing=framing)[0]
     if not sources:
         raise UsageError("name at least one source: --utkface DIR or --webfaces FILE")
     return sources
@@ -61,12 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--utkface", nargs="*", default=[], metavar="DIR", help="UTKFace chip folders")
     parser.add_argument("--webfaces", nargs="*", default=[], metavar="FILE",
                         help="WebFaces-format ground-truth files (photos in images/ beside each)")
+    parser.add_argument("--webfaces-framing", choices=("opencv", "chip"), default="opencv",
+                        help="box the --webfaces faces as OpenCV's cascade does (default) or as the UTKFace "
+                             "positives are cut, as facestack train-cascade's option")
     args = parser.parse_args(argv)
     cascades = {name: load_cascade(None if name == "default" else name) for name in args.cascades}
     window = tuple(next(iter(cascades.values())).window_size)
     if any(tuple(c.window_size) != window for c in cascades.values()):
         raise UsageError("the cascades' windows differ; compare cascades of one window size")
-    sources = read_sources(args.utkface, args.webfaces, window)
+    sources = read_sources(args.utkface, args.webfaces, window, args.webfaces_framing)
     print("| cascade | " + " | ".join(f"{label} ({len(w):,} windows)" for label, w in sources.items()) + " |")
     print("|---|" + "---:|" * len(sources))
     for name, cascade in cascades.items():
