@@ -31,8 +31,8 @@ from vj import cli_train
 from vj.cli import int_at_least
 from vj.positives import FaceAugmentation, read_crop_folder
 
-from .cascade_data import UTKFACE_CHIP_BOX, landmark_framing_like_chip_box
-from .webfaces import WEBFACES_FRAMING, read_webfaces_faces
+from .cascade_data import UTKFACE_CHIP_BOX, WEBFACES_FRAMING_CHOICES, webfaces_positive_framing
+from .webfaces import read_webfaces_faces
 from .cli import Parser
 
 PROG = "facestack train-cascade"
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--webfaces-copies", type=int_at_least(1, 1000), default=None, metavar="K",
                         help="--pos-webfaces: cut each face K times, each copy with its own --jitter / --grow / "
                         "--rotate / --blur draw (default: once, not augmented)")
-    parser.add_argument("--webfaces-framing", choices=("opencv", "chip"), default="opencv",
+    parser.add_argument("--webfaces-framing", choices=WEBFACES_FRAMING_CHOICES, default="opencv",
                         help="--pos-webfaces: box faces as OpenCV's cascade does (default) or as the UTKFace "
                         "positives are cut (chip: tighter and lower, one framing for all positives)")
     return parser
@@ -74,9 +74,8 @@ def _webfaces_faces(annotations: str, args: argparse.Namespace, window: tuple[in
     augmentation = None if args.webfaces_copies is None else FaceAugmentation(
         copies=args.webfaces_copies, jitter=args.jitter, grow=args.grow, rotate=args.rotate, blur=args.blur,
         seed=args.seed)
-    framing = WEBFACES_FRAMING if args.webfaces_framing == "opencv" else \
-        landmark_framing_like_chip_box(WEBFACES_FRAMING)
-    return read_webfaces_faces(annotations, window, framing=framing, augmentation=augmentation)
+    return read_webfaces_faces(annotations, window, framing=webfaces_positive_framing(args.webfaces_framing),
+                               augmentation=augmentation)
 
 
 def main(argv: list[str] | None = None) -> int:

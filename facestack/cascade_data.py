@@ -43,3 +43,20 @@ def landmark_framing_like_chip_box(opencv_framing: "LandmarkFraming") -> "Landma
     return LandmarkFraming(width_per_eye_distance=side * scale,
                            centre_along=opencv_framing.centre_along + right * side,
                            centre_across=opencv_framing.centre_across + down * side)
+
+
+#: The names ``--webfaces-framing`` takes, the default first.
+WEBFACES_FRAMING_CHOICES = ("opencv", "chip")
+
+
+def webfaces_positive_framing(name: str) -> "LandmarkFraming":
+    """The framing real-photo positives are cut with for ``--webfaces-framing name``.
+
+    ``"opencv"``: ``facestack.webfaces.WEBFACES_FRAMING``, OpenCV's box; ``"chip"``: the same
+    moved and shrunk as the UTKFace positives are (``landmark_framing_like_chip_box``).
+    """
+    from .webfaces import WEBFACES_FRAMING
+
+    if name not in WEBFACES_FRAMING_CHOICES:
+        raise ValueError(f"unknown WebFaces framing {name!r}; choose from {', '.join(WEBFACES_FRAMING_CHOICES)}")
+    return WEBFACES_FRAMING if name == "opencv" else landmark_framing_like_chip_box(WEBFACES_FRAMING)

@@ -40,10 +40,10 @@ def read_sources(utkface: list[str], webfaces: list[str], window: tuple[int, int
     """
     from vj.positives import read_crop_folder
 
-    from .cascade_data import UTKFACE_CHIP_BOX, landmark_framing_like_chip_box
-    from .webfaces import WEBFACES_FRAMING, read_webfaces_faces
+    from .cascade_data import UTKFACE_CHIP_BOX, webfaces_positive_framing
+    from .webfaces import read_webfaces_faces
 
-    framing = WEBFACES_FRAMING if webfaces_framing == "opencv" else landmark_framing_like_chip_box(WEBFACES_FRAMING)
+    framing = webfaces_positive_framing(webfaces_framing)
 
     sources: dict[str, np.ndarray] = {}
     for folder in utkface:
@@ -63,12 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     """Print, per cascade, the fraction of each source's windows it accepts; returns the exit status."""
     from vj.opencv_xml import load_cascade
 
+    from .cascade_data import WEBFACES_FRAMING_CHOICES
+
     parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cascades", nargs="+", help="cascade XML files; 'default' is vj's shipped cascade")
     parser.add_argument("--utkface", nargs="*", default=[], metavar="DIR", help="UTKFace chip folders")
     parser.add_argument("--webfaces", nargs="*", default=[], metavar="FILE",
                         help="WebFaces-format ground-truth files (photos in images/ beside each)")
-    parser.add_argument("--webfaces-framing", choices=("opencv", "chip"), default="opencv",
+    parser.add_argument("--webfaces-framing", choices=WEBFACES_FRAMING_CHOICES, default="opencv",
                         help="box the --webfaces faces as OpenCV's cascade does (default) or as the UTKFace "
                              "positives are cut, as facestack train-cascade's option")
     args = parser.parse_args(argv)

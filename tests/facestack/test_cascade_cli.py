@@ -104,3 +104,15 @@ def test_webfaces_framing_option_cuts_faces_with_the_chip_framing(tmp_path):
     assert not np.array_equal(chip_windows, opencv_windows)
     with pytest.raises(SystemExit):
         build_parser().parse_args(base + ["--webfaces-framing", "tight"])
+
+
+def test_webfaces_positive_framing_names_each_framing_and_refuses_others():
+    import pytest
+
+    from facestack.cascade_data import landmark_framing_like_chip_box, webfaces_positive_framing
+    from facestack.webfaces import WEBFACES_FRAMING
+
+    assert webfaces_positive_framing("opencv") == WEBFACES_FRAMING
+    assert webfaces_positive_framing("chip") == landmark_framing_like_chip_box(WEBFACES_FRAMING)
+    with pytest.raises(ValueError, match="opencv, chip"):
+        webfaces_positive_framing("tight")
